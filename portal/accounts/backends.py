@@ -1,0 +1,17 @@
+"""Authentication backend: Django's model backend; permissions come from roles, never from flags."""
+
+from django.contrib.auth.backends import ModelBackend
+
+
+class PortalModelBackend(ModelBackend):
+    """Password check against the user table. Inactive users cannot authenticate.
+
+    Django's own permission system is not used for portal pages (see ``roles.py``);
+    ``has_perm`` answers only for the Django admin, which requires the platform admin role.
+    """
+
+    def has_perm(self, user_obj, perm, obj=None) -> bool:
+        return bool(user_obj.is_active and user_obj.has_role("platform_admin") and user_obj.is_staff)
+
+    def has_module_perms(self, user_obj, app_label) -> bool:
+        return self.has_perm(user_obj, app_label)

@@ -1,0 +1,5 @@
+"""Developer pages, mounted only when DEBUG is on."""
+
+from django.urls import path
+
+urlpatterns: list = []

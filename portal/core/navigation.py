@@ -1,0 +1,47 @@
+"""The portal's navigation, in the order of the operator manuals.
+
+Domain apps are reached by URL name only, so the platform imports none of them.
+"""
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from portal.accounts.roles import Perm
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str
+    url_name: str
+    perm: str | None  # None: every signed-in user
+
+
+NAVIGATION = (
+    NavItem("home", _("Home"), "core:home", None),
+    NavItem("transactions", _("Transactions"), "payments:index", Perm.TRANSACTIONS_VIEW),
+    NavItem("settlement", _("Settlement & reconciliation"), "reconciliation:index", Perm.SETTLEMENT_VIEW),
+    NavItem("refunds", _("Refunds"), "refunds:index", Perm.REFUNDS_VIEW),
+    NavItem("batches", _("Batch collection & payout"), "payments:batches", Perm.BATCHES_VIEW),
+    NavItem("security", _("Security"), "accounts:security", None),
+    NavItem("users", _("Users"), "accounts:user_list", Perm.USERS_VIEW),
+    NavItem("audit", _("Audit log"), "audit:event_list", Perm.AUDIT_VIEW),
+)
+
+
+def navigation_for(request) -> list[dict]:
+    """The sections ``request.user`` may open, with the current one marked."""
+    items = []
+    path = request.path
+    for item in NAVIGATION:
+        if item.perm and not request.user.has_portal_perm(item.perm):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        active = path == url if item.key == "home" else path.startswith(url)
+        items.append({"key": item.key, "label": item.label, "url": url, "active": active})
+    return items

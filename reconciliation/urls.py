@@ -1,0 +1,17 @@
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+
+from portal.accounts.roles import Perm
+from portal.core.views import PlaceholderView
+
+app_name = "reconciliation"
+
+urlpatterns = [
+    path(
+        "",
+        PlaceholderView.as_view(
+            permission_required=Perm.SETTLEMENT_VIEW, section_title=_("Settlement & reconciliation")
+        ),
+        name="index",
+    ),
+]
