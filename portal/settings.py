@@ -40,6 +40,12 @@ if PRODUCTION:
 else:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="development-only-key-not-for-production-use-0123456789")
 
+# Key of the HMAC-SHA256 that lets the ledger find a card by its full number without storing it.
+if PRODUCTION:
+    CARD_HASH_KEY = _required("CARD_HASH_KEY")
+else:
+    CARD_HASH_KEY = env.str("CARD_HASH_KEY", default="development-only-card-hash-key-not-for-production")
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -182,7 +188,9 @@ STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=5 * 60)
 AXES_FAILURE_LIMIT = env.int("LOCKOUT_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
-AXES_RESET_ON_SUCCESS = True
+# Not on the password step: that would wipe the code failures counted so far. The second-factor
+# view resets the username's failures once both factors have succeeded.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "portal.accounts.views.lockout_response"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False
@@ -212,6 +220,7 @@ ALIYUN_ACCESS_KEY_SECRET = env.str("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_ENDPOINT = env.str("ALIYUN_SMS_ENDPOINT", default="dysmsapi.aliyuncs.com")
 ALIYUN_SMS_SIGN_NAME = env.str("ALIYUN_SMS_SIGN_NAME", default="")
 ALIYUN_SMS_TEMPLATE_CODE = env.str("ALIYUN_SMS_TEMPLATE_CODE", default="")
+ALIYUN_SMS_PROTOCOL = env.str("ALIYUN_SMS_PROTOCOL", default="https")
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -2,4 +2,10 @@
 
 from django.urls import path
 
-urlpatterns: list = []
+from . import dev_views
+
+app_name = "dev"
+
+urlpatterns: list = [
+    path("sms-outbox/", dev_views.sms_outbox, name="sms_outbox"),
+]

@@ -87,3 +87,320 @@ def user_create(*, actor: User | None, organisation: Organisation, username: str
         audit_record(action="user.create", actor=actor, organisation=organisation, obj=user,
                      details={"username": username, "roles": roles})
     return user
+
+
+# --- User management ---
+#
+# Who may manage whom, and which roles they may grant (the rule every write below enforces,
+# whatever the caller: UI, API, command):
+#
+# * A platform administrator manages every user and may grant any role valid for the target
+#   organisation's kind (ROLES_BY_ORG_KIND), platform_admin included.
+# * An acquirer administrator manages the users of its own acquirer only (not its merchants'
+#   users) and may grant acquirer_admin, acquirer_reviewer and auditor.
+# * A merchant administrator manages the users of its own merchant and may grant merchant_admin,
+#   merchant_operator, merchant_reviewer and auditor.
+# * Nobody but a platform administrator grants platform_admin; nobody changes their own roles
+#   (no self-escalation) and nobody disables themselves.
+# * Out of scope → ``User.DoesNotExist`` (the views turn it into a 404); a forbidden role →
+#   ``ValidationError`` on ``roles`` with a message naming the roles.
+# * Phones typed in by an administrator count as verified (the administrator checked them out
+#   of band); the audit event says so (``phone_verified_by_admin``) and stores phones masked.
+
+import secrets  # noqa: E402
+import string  # noqa: E402
+
+from django.contrib.sessions.models import Session  # noqa: E402
+from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value  # noqa: E402
+from django.db.models.functions import Coalesce  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from .phones import mask_phone  # noqa: E402
+from .roles import Perm, Role  # noqa: E402
+
+INITIAL_PASSWORD_LENGTH = 16
+
+# The roles an administrator role may grant; None: any role valid for the target organisation.
+GRANTABLE_ROLES: dict[str, frozenset[str] | None] = {
+    Role.PLATFORM_ADMIN: None,
+    Role.ACQUIRER_ADMIN: frozenset({Role.ACQUIRER_ADMIN, Role.ACQUIRER_REVIEWER, Role.AUDITOR}),
+    Role.MERCHANT_ADMIN: frozenset(
+        {Role.MERCHANT_ADMIN, Role.MERCHANT_OPERATOR, Role.MERCHANT_REVIEWER, Role.AUDITOR}
+    ),
+}
+
+
+class PasswordDelivery:
+    SHOW = "show"
+    SMS = "sms"
+
+
+def users_manageable_by(actor) -> QuerySet:
+    """The users ``actor`` may list and manage: everyone for a platform administrator, the
+    actor's own organisation for an acquirer or merchant administrator, nobody otherwise.
+
+    Always a subset of ``User.objects.visible_to(actor)``.
+    """
+    qs = User.objects.visible_to(actor)
+    if not getattr(actor, "is_authenticated", False) or not actor.has_portal_perm(Perm.USERS_MANAGE):
+        return qs.none()
+    if actor.has_role(Role.PLATFORM_ADMIN):
+        return qs
+    if actor.has_role(Role.ACQUIRER_ADMIN) or actor.has_role(Role.MERCHANT_ADMIN):
+        return qs.filter(organisation_id=actor.organisation_id)
+    return qs.none()
+
+
+def organisations_manageable_by(actor) -> QuerySet:
+    """The organisations in which ``actor`` may create users."""
+    qs = Organisation.objects.visible_to(actor)
+    if not getattr(actor, "is_authenticated", False) or not actor.has_portal_perm(Perm.USERS_MANAGE):
+        return qs.none()
+    if actor.has_role(Role.PLATFORM_ADMIN):
+        return qs
+    if actor.has_role(Role.ACQUIRER_ADMIN) or actor.has_role(Role.MERCHANT_ADMIN):
+        return qs.filter(pk=actor.organisation_id)
+    return qs.none()
+
+
+def with_lock_state(qs: QuerySet) -> QuerySet:
+    """Annotate ``recent_failures``: django-axes failures of the username within the cool-off.
+
+    A user is locked when ``recent_failures >= AXES_FAILURE_LIMIT`` (axes locks by username).
+    """
+    from axes.models import AccessAttempt
+
+    threshold = timezone.now() - settings.AXES_COOLOFF_TIME
+    failures = (
+        AccessAttempt.objects.filter(username=OuterRef("username"), attempt_time__gte=threshold)
+        .order_by()
+        .values("username")
+        .annotate(total=Sum("failures_since_start"))
+        .values("total")
+    )
+    return qs.annotate(
+        recent_failures=Coalesce(Subquery(failures, output_field=IntegerField()), Value(0))
+    )
+
+
+def user_is_locked(user: User) -> bool:
+    """Whether django-axes currently locks ``user``'s username out."""
+    failures = getattr(user, "recent_failures", None)
+    if failures is None:
+        failures = with_lock_state(User.objects.filter(pk=user.pk)).values_list("recent_failures", flat=True)[0]
+    return failures >= settings.AXES_FAILURE_LIMIT
+
+
+def grantable_roles(actor, organisation: Organisation) -> frozenset[str]:
+    """The roles ``actor`` may grant to a user of ``organisation`` (empty when out of scope)."""
+    if not organisations_manageable_by(actor).filter(pk=organisation.pk).exists():
+        return frozenset()
+    valid = ROLES_BY_ORG_KIND[organisation.kind]
+    granted: set[str] = set()
+    for role in actor.role_codes:
+        if role not in GRANTABLE_ROLES:
+            continue
+        allowed = GRANTABLE_ROLES[role]
+        granted |= valid if allowed is None else (allowed & valid)
+    if not actor.has_role(Role.PLATFORM_ADMIN):
+        granted.discard(Role.PLATFORM_ADMIN)
+    return frozenset(granted)
+
+
+def _check_roles(actor, organisation: Organisation, roles: Iterable[str], *, changed: Iterable[str]) -> list[str]:
+    """Validate ``roles`` for ``organisation`` and that ``actor`` may grant or revoke ``changed``."""
+    roles = validate_roles_for(organisation, roles)
+    if not roles:
+        raise ValidationError({"roles": _("Choose at least one role.")})
+    allowed = grantable_roles(actor, organisation)
+    refused = sorted(set(changed) - allowed)
+    if refused:
+        labels = ", ".join(str(Role(r).label) if r in Role.values else r for r in refused)
+        raise ValidationError(
+            {"roles": _("You may not grant or remove these roles: %(roles)s") % {"roles": labels}}
+        )
+    return roles
+
+
+def _ensure_manageable(actor, user: User) -> None:
+    if not users_manageable_by(actor).filter(pk=user.pk).exists():
+        raise User.DoesNotExist("Not a user this actor manages.")
+
+
+def _ensure_not_self(actor, user: User, message: str) -> None:
+    if actor.pk == user.pk:
+        raise ValidationError(message)
+
+
+def generate_initial_password(length: int = INITIAL_PASSWORD_LENGTH) -> str:
+    """A random password of letters and digits (at least one of each), from ``secrets``."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        password = "".join(secrets.choice(alphabet) for _i in range(length))
+        if any(c.isalpha() for c in password) and any(c.isdigit() for c in password):
+            return password
+
+
+def _deliver_password(*, user: User, password: str, delivery: str, reset: bool) -> str | None:
+    """Send the password by SMS (after commit) and return None, or return it to be shown once."""
+    if delivery != PasswordDelivery.SMS:
+        return password
+    if not user.phone:
+        raise ValidationError({"delivery": _("Enter a mobile phone number to send the password by SMS.")})
+    from django.utils.translation import override
+
+    from .sms import sms_send
+
+    # In the recipient's language, not the administrator's.
+    with override(user.language or settings.LANGUAGE_CODE):
+        if reset:
+            text = _("Your merchant portal password was reset. User %(username)s, temporary password "
+                     "%(password)s. Change it when you sign in.")
+        else:
+            text = _("Your merchant portal account %(username)s was created. Temporary password "
+                     "%(password)s. Change it when you sign in.")
+    sms_send(phone=user.phone, text=text % {"username": user.username, "password": password},
+             purpose="initial_password")
+    return None
+
+
+def user_create_managed(*, actor: User, organisation: Organisation, username: str, first_name: str = "",
+                        last_name: str = "", email: str = "", phone: str = "", roles: Iterable[str],
+                        delivery: str = PasswordDelivery.SHOW) -> tuple[User, str | None]:
+    """An administrator creates a user with a generated initial password that must be changed.
+
+    Returns the user and the initial password to show once (None when it went out by SMS).
+    Enforces the management rule above; audited once as ``user.create`` (through ``user_create``).
+    """
+    if not organisations_manageable_by(actor).filter(pk=organisation.pk).exists():
+        raise Organisation.DoesNotExist("Not an organisation this actor manages.")
+    roles = _check_roles(actor, organisation, roles, changed=roles)
+    if delivery == PasswordDelivery.SMS and not phone:
+        raise ValidationError({"delivery": _("Enter a mobile phone number to send the password by SMS.")})
+    password = generate_initial_password()
+    with transaction.atomic():
+        user = user_create(actor=actor, organisation=organisation, username=username, raw_password=password,
+                           first_name=first_name, last_name=last_name, email=email, phone=phone,
+                           phone_verified=bool(phone), roles=roles, must_change_password=True)
+        shown = _deliver_password(user=user, password=password, delivery=delivery, reset=False)
+    return user, shown
+
+
+def user_update(*, actor: User, user: User, first_name: str, last_name: str, phone: str,
+                roles: Iterable[str]) -> User:
+    """Change a user's name, phone and roles; audited as ``user.update`` with before/after.
+
+    Nobody changes their own roles. A phone set by an administrator counts as verified and
+    becomes the number the user's login codes go to.
+    """
+    _ensure_manageable(actor, user)
+    before_roles = sorted(user.role_assignments.values_list("role", flat=True))
+    roles = sorted(set(roles))
+    added, removed = set(roles) - set(before_roles), set(before_roles) - set(roles)
+    if (added or removed) and actor.pk == user.pk:
+        raise ValidationError({"roles": _("You cannot change your own roles.")})
+    roles = _check_roles(actor, user.organisation, roles, changed=added | removed)
+    before = {"first_name": user.first_name, "last_name": user.last_name, "phone": mask_phone(user.phone),
+              "roles": before_roles}
+    phone_changed = phone != user.phone
+    user.first_name, user.last_name, user.phone = first_name, last_name, phone
+    if phone_changed:
+        user.phone_verified = bool(phone)
+    user.full_clean(exclude=["password"])
+    with transaction.atomic():
+        user.save(update_fields=["first_name", "last_name", "phone", "phone_verified"])
+        if removed:
+            user.role_assignments.filter(role__in=removed).delete()
+        if added:
+            RoleAssignment.objects.bulk_create(
+                [RoleAssignment(user=user, role=r, granted_by=actor) for r in sorted(added)]
+            )
+        if phone_changed and phone:
+            from .models import SMSDevice
+
+            SMSDevice.objects.filter(user=user, purpose="login").update(phone=phone)
+        after = {"first_name": first_name, "last_name": last_name, "phone": mask_phone(phone), "roles": roles}
+        details = {"username": user.username, "before": before, "after": after}
+        if phone_changed:
+            details["phone_verified_by_admin"] = bool(phone)
+        audit_record(action="user.update", actor=actor, organisation=user.organisation, obj=user, details=details)
+    user.__dict__.pop("_role_codes", None)
+    return user
+
+
+def _end_sessions(user_id: int) -> None:
+    """Delete the user's stored sessions (the epoch bump already makes them unusable)."""
+    doomed = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        try:
+            data = session.get_decoded()
+        except Exception:  # a session that cannot be decoded is unusable anyway
+            continue
+        if str(data.get("_auth_user_id")) == str(user_id):
+            doomed.append(session.pk)
+    if doomed:
+        Session.objects.filter(pk__in=doomed).delete()
+
+
+def user_disable(*, actor: User, user: User) -> User:
+    """Disable a user and end their sessions at once; audited as ``user.disable``. Not oneself."""
+    _ensure_manageable(actor, user)
+    _ensure_not_self(actor, user, _("You cannot disable your own account."))
+    with transaction.atomic():
+        # The epoch bump ends every session at once (see User.get_session_auth_hash).
+        changed = User.objects.filter(pk=user.pk, is_active=True).update(
+            is_active=False, session_epoch=F("session_epoch") + 1
+        )
+        if not changed:
+            raise ValidationError(_("This user is already disabled."))
+        audit_record(action="user.disable", actor=actor, organisation=user.organisation, obj=user,
+                     details={"username": user.username})
+        user_id = user.pk
+        transaction.on_commit(lambda: _end_sessions(user_id))
+    user.refresh_from_db(fields=["is_active", "session_epoch"])
+    return user
+
+
+def user_enable(*, actor: User, user: User) -> User:
+    """Enable a disabled user; audited as ``user.enable``."""
+    _ensure_manageable(actor, user)
+    with transaction.atomic():
+        if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
+            raise ValidationError(_("This user is already enabled."))
+        audit_record(action="user.enable", actor=actor, organisation=user.organisation, obj=user,
+                     details={"username": user.username})
+    user.refresh_from_db(fields=["is_active"])
+    return user
+
+
+def user_unlock(*, actor: User, user: User) -> int:
+    """Clear django-axes' failed attempts for the username; audited as ``user.unlock``.
+
+    Returns the number of attempt records removed.
+    """
+    from axes.utils import reset
+
+    _ensure_manageable(actor, user)
+    with transaction.atomic():
+        # With axes' database handler the reset runs in this transaction, with the audit event.
+        removed = reset(username=user.username)
+        audit_record(action="user.unlock", actor=actor, organisation=user.organisation, obj=user,
+                     details={"username": user.username, "attempts_cleared": removed})
+    return removed
+
+
+def user_reset_password(*, actor: User, user: User, delivery: str = PasswordDelivery.SHOW) -> str | None:
+    """Give a user a new random temporary password that must be changed at sign-in.
+
+    Ends the user's sessions (the epoch moves on); audited as ``user.password_reset``.
+    Returns the password to show once, or None when it went out by SMS.
+    """
+    _ensure_manageable(actor, user)
+    if delivery == PasswordDelivery.SMS and not user.phone:
+        raise ValidationError({"delivery": _("This user has no mobile phone number to send the password to.")})
+    password = generate_initial_password()
+    with transaction.atomic():
+        user_set_password(actor=actor, user=user, raw_password=password, must_change=True,
+                          action="user.password_reset")
+        shown = _deliver_password(user=user, password=password, delivery=delivery, reset=True)
+    return shown

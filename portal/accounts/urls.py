@@ -1,18 +1,18 @@
-from django.urls import path
-from django.utils.translation import gettext_lazy as _
+from django.urls import include, path
 
-from portal.accounts.roles import Perm
-from portal.core.views import PlaceholderView
+from . import views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("logout/", PlaceholderView.as_view(any_signed_in_user=True, section_title="logout"), name="logout"),
-    path("login/", PlaceholderView.as_view(any_signed_in_user=True, section_title="login"), name="login"),
-    path("verify/", PlaceholderView.as_view(any_signed_in_user=True, section_title="verify"), name="verify"),
-    path("password/change/", PlaceholderView.as_view(any_signed_in_user=True, section_title="pw"),
-         name="password_change"),
-    path("security/", PlaceholderView.as_view(any_signed_in_user=True, section_title=_("Security")), name="security"),
-    path("users/", PlaceholderView.as_view(permission_required=Perm.USERS_VIEW, section_title=_("Users")),
-         name="user_list"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("verify/", views.VerifyView.as_view(), name="verify"),
+    path("verify/resend/", views.ResendView.as_view(), name="resend"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("security/", views.SecurityView.as_view(), name="security"),
+    path("security/phone/", views.PhoneChangeView.as_view(), name="phone_change"),
+    path("security/authenticator/", views.TotpEnrolView.as_view(), name="totp_enrol"),
+    path("step-up/", views.StepUpView.as_view(), name="step_up"),
+    path("users/", include("portal.accounts.urls_users")),
 ]

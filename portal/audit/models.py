@@ -37,13 +37,23 @@ class AuditEvent(models.Model):
 
     sequence = models.PositiveBigIntegerField(_("sequence"), unique=True)
     occurred_at = models.DateTimeField(_("time"), db_index=True)
+    # DO_NOTHING without a database constraint: deleting a user or an organisation must not
+    # rewrite its events (the id is part of the hashed content and the table refuses UPDATE);
+    # ``actor_repr`` keeps the name, the dangling id keeps the link for forensics.
     actor = models.ForeignKey(
-        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("actor")
+        "accounts.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     actor_repr = models.CharField(_("actor"), max_length=150, blank=True)
     organisation = models.ForeignKey(
         "accounts.Organisation",
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="+",
@@ -89,3 +99,6 @@ class AuditChainHead(models.Model):
 
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"head #{self.last_sequence}"

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from portal.core.context import current_origin
 
@@ -26,9 +27,7 @@ _DIGIT_RUN = re.compile(r"\d{13,19}")
 def _scrub(value: Any) -> Any:
     """Drop secrets by key and mask digit runs that could be card numbers."""
     if isinstance(value, dict):
-        return {
-            str(k): ("[redacted]" if _SECRET_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()
-        }
+        return {str(k): ("[redacted]" if _SECRET_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     if isinstance(value, str):
@@ -36,6 +35,20 @@ def _scrub(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     return str(value)
+
+
+def _escape_unprintable(text: str) -> str:
+    """Escape control and other unprintable characters (so that a crafted username cannot forge
+    log lines), keeping printable non-ASCII such as Chinese names as they are."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _normalise_ip(ip: str | None) -> str | None:
+    """The IP as the database returns it, so that the hash computed before the insert matches
+    the one recomputed from the stored row (IPv6 is stored in its compressed form)."""
+    if not ip:
+        return None
+    return AuditEvent._meta.get_field("ip").get_prep_value(ip)
 
 
 def canonical_content(event: AuditEvent) -> bytes:
@@ -89,8 +102,7 @@ def audit_record(
     if actor_repr is None:
         actor_repr = actor.get_username() if actor is not None else ""
     origin = current_origin()
-    # Control characters are escaped so that a crafted username cannot forge log lines.
-    actor_repr = actor_repr.encode("unicode_escape").decode("ascii")[:150]
+    actor_repr = _escape_unprintable(actor_repr)[:150]
     with transaction.atomic():
         # The UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) before the read.
         AuditChainHead.objects.filter(pk=1).update(last_sequence=F("last_sequence") + 1)
@@ -105,7 +117,7 @@ def audit_record(
             object_type=object_type,
             object_id=str(object_id),
             outcome=outcome,
-            ip=origin.ip,
+            ip=_normalise_ip(origin.ip),
             user_agent=origin.user_agent[:255],
             request_id=origin.request_id,
             details=_scrub(details or {}),
@@ -117,8 +129,18 @@ def audit_record(
     return event
 
 
+# Why a chain is broken. Plain English for the command line; the pages translate them.
+REASON_ALTERED = gettext_noop("content altered")
+REASON_LINK = gettext_noop("link to the previous event broken")
+REASON_GAP = gettext_noop("missing or reordered event")
+REASON_TAIL = gettext_noop("events missing at the end of the chain")
+REASON_NO_HEAD = gettext_noop("chain head missing")
+
+
 @dataclass(frozen=True)
 class ChainReport:
+    """The result of walking the chain: ``count`` events verified before the first broken one."""
+
     ok: bool
     count: int
     first_broken_sequence: int | None = None
@@ -129,12 +151,18 @@ def audit_verify_chain(batch_size: int = 5000) -> ChainReport:
     """Walk the chain in sequence order; report the first event that breaks it.
 
     Detects an altered event (hash mismatch), a removed or reordered one (sequence gap or
-    prev_hash mismatch) and a removed tail (the head names a later sequence).
+    prev_hash mismatch) and a removed tail (the head names a later sequence). The head is read
+    first and only events up to it are walked, so events appended while the walk runs do not
+    count as a broken tail. Events are read in keyset-paginated chunks of ``batch_size``, so
+    memory stays flat on millions of rows.
     """
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first()
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
     qs = AuditEvent.objects.order_by("sequence")
+    if head is not None:
+        qs = qs.filter(sequence__lte=head[0])
     last_seen = 0
     while True:
         chunk = list(qs.filter(sequence__gt=last_seen)[:batch_size])
@@ -142,16 +170,37 @@ def audit_verify_chain(batch_size: int = 5000) -> ChainReport:
             break
         for event in chunk:
             if event.sequence != expected_seq:
-                return ChainReport(False, count, expected_seq, "missing or reordered event")
+                return ChainReport(False, count, expected_seq, REASON_GAP)
             if event.prev_hash != expected_prev:
-                return ChainReport(False, count, event.sequence, "link to the previous event broken")
+                return ChainReport(False, count, event.sequence, REASON_LINK)
             if compute_hash(event) != event.hash:
-                return ChainReport(False, count, event.sequence, "content altered")
+                return ChainReport(False, count, event.sequence, REASON_ALTERED)
             expected_prev = event.hash
             expected_seq += 1
             count += 1
             last_seen = event.sequence
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.last_sequence != count or head.last_hash != expected_prev):
-        return ChainReport(False, count, count + 1, "events missing at the end of the chain")
+    if head is None:
+        if count:
+            return ChainReport(False, count, count + 1, REASON_NO_HEAD)
+        return ChainReport(True, 0)
+    if head[0] != count or head[1] != expected_prev:
+        return ChainReport(False, count, count + 1, REASON_TAIL)
     return ChainReport(True, count)
+
+
+def audit_log_access(
+    *, actor, action: str, object_id: str | int = "", details: dict | None = None, outcome: str = AuditOutcome.SUCCESS
+) -> AuditEvent:
+    """Record that ``actor`` read the audit log (a page, an event, an export, a verification).
+
+    Reading the audit trail is itself audited (PCI 10.2.1.3); the event belongs to the actor's
+    organisation so that the same auditors see who looked.
+    """
+    return audit_record(
+        action=action,
+        actor=actor,
+        object_type="audit.auditevent" if object_id != "" else "",
+        object_id=object_id,
+        outcome=outcome,
+        details=details,
+    )

@@ -1,12 +1,12 @@
 from django.urls import path
-from django.utils.translation import gettext_lazy as _
 
-from portal.accounts.roles import Perm
-from portal.core.views import PlaceholderView
+from . import views
 
 app_name = "audit"
 
 urlpatterns = [
-    path("", PlaceholderView.as_view(permission_required=Perm.AUDIT_VIEW, section_title=_("Audit log")),
-         name="event_list"),
+    path("", views.AuditEventListView.as_view(), name="event_list"),
+    path("export.csv", views.AuditEventExportView.as_view(), name="event_export"),
+    path("verify/", views.AuditVerifyView.as_view(), name="verify"),
+    path("<int:sequence>/", views.AuditEventDetailView.as_view(), name="event_detail"),
 ]

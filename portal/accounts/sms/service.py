@@ -16,7 +16,7 @@ class SmsDailyCapExceeded(Exception):
 
 
 def sms_send(*, phone: str, text: str, purpose: str) -> SmsMessage:
-    """Store the message and send it after commit, off the request thread.
+    """Store the message and send it after commit, off the request thread (a Celery job).
 
     Raises ``SmsDailyCapExceeded`` when ``phone`` already had ``SMS_DAILY_CAP`` messages in 24 hours.
     """
@@ -26,5 +26,6 @@ def sms_send(*, phone: str, text: str, purpose: str) -> SmsMessage:
     message = SmsMessage.objects.create(phone=phone, text=text, purpose=purpose, backend=settings.SMS_BACKEND)
     from .tasks import send_sms_message
 
-    transaction.on_commit(lambda: send_sms_message.delay(message.pk))
+    # robust: a broker hiccup is logged, never turned into an error page after the commit.
+    transaction.on_commit(lambda: send_sms_message.delay(message.pk), robust=True)
     return message

@@ -1,0 +1,142 @@
+"""Read-only ledger endpoints: /api/v1/transactions/ and /api/v1/merchants/ (scoped; 404 across tenants)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, StreamingHttpResponse
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, pagination, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from portal.accounts.roles import Perm
+
+from .. import exports
+from ..cards import looks_like_pan, luhn_valid, mask_pan, normalise_pan
+from ..filtersets import TransactionFilterSet, make_card_ref
+from ..forms import ExportForm
+from ..selectors import merchants_visible_to, transactions_visible_to
+from ..services import ledger_export_record
+from .serializers import CardRefInputSerializer, CardRefSerializer, MerchantSerializer, TransactionSerializer
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class TransactionCursorPagination(pagination.CursorPagination):
+    """Keyset paging on (txn_time, id), newest first."""
+
+    ordering = ("-txn_time", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Transactions of the visible merchants",
+        description=(
+            "Same filters as the portal pages. Without date_from/date_to (and without order_id or query_id) the "
+            "last seven Beijing days are searched; a query spans at most one year. amount_min / amount_max are "
+            "in yuan; every amount in the answer is an integer in fen. `card` takes the last four digits; for a "
+            "full card number first POST it to `card-ref/` and pass the returned `card_ref`."
+        ),
+    ),
+    retrieve=extend_schema(summary="One transaction"),
+)
+class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = TransactionSerializer
+    filterset_class = TransactionFilterSet
+    pagination_class = TransactionCursorPagination
+
+    @property
+    def required_permission(self) -> str:
+        return Perm.TRANSACTIONS_EXPORT if getattr(self, "action", None) == "export" else Perm.TRANSACTIONS_VIEW
+
+    def get_queryset(self):
+        return transactions_visible_to(self.request.user).select_related("merchant", "acquirer")
+
+    def filter_queryset(self, queryset):
+        if self.action == "list" and looks_like_pan(normalise_pan(self.request.query_params.get("card", ""))):
+            # A full number in a URL would end up in access logs: refuse it.
+            raise exceptions.ValidationError({"card": [_("Send a full card number to card-ref/ by POST instead.")]})
+        return super().filter_queryset(queryset)
+
+    @extend_schema(
+        summary="Detail download (CSV or XLSX) of the filtered set",
+        description="At most 50,000 rows; an empty or larger set answers 400 with a message. Audited.",
+        parameters=[
+            OpenApiParameter("file_format", OpenApiTypes.STR, enum=["csv", "xlsx"]),
+            OpenApiParameter("encoding", OpenApiTypes.STR, enum=["utf-8", "gbk"]),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, XLSX): OpenApiTypes.BINARY},
+    )
+    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
+    def export(self, request):
+        options = ExportForm(request.query_params)
+        if not options.is_valid():
+            raise exceptions.ValidationError(options.errors)
+        qs = self.filter_queryset(self.get_queryset())
+        filterset = self.filterset_class(request.query_params, queryset=qs, request=request)
+        filterset.is_valid()
+        rows = qs.count()
+        if rows == 0:
+            raise exceptions.ValidationError({"non_field_errors": [_("No transactions match this search.")]})
+        if rows > exports.EXPORT_MAX_ROWS:
+            raise exceptions.ValidationError(
+                {
+                    "non_field_errors": [
+                        _("A download can hold at most %(max)s rows; narrow the search.")
+                        % {"max": exports.EXPORT_MAX_ROWS}
+                    ]
+                }
+            )
+        file_format = options.cleaned_data["file_format"]
+        encoding = options.cleaned_data.get("encoding") or "utf-8"
+        ledger_export_record(
+            actor=request.user,
+            rows=rows,
+            file_format=file_format,
+            encoding=encoding if file_format == "csv" else "",
+            filters={**filterset.describe(), "via": "api"},
+        )
+        if file_format == "xlsx":
+            return FileResponse(
+                exports.xlsx_file(qs, sort=filterset.sort_order),
+                as_attachment=True,
+                filename="transactions.xlsx",
+                content_type=XLSX,
+            )
+        response = StreamingHttpResponse(
+            exports.csv_stream(qs, encoding=encoding, sort=filterset.sort_order),
+            content_type=f"text/csv; charset={'GBK' if encoding == 'gbk' else 'utf-8'}",
+        )
+        response["Content-Disposition"] = 'attachment; filename="transactions.csv"'
+        return response
+
+    @extend_schema(
+        summary="Exchange a full card number for a card_ref search token",
+        request=CardRefInputSerializer,
+        responses=CardRefSerializer,
+        parameters=[OpenApiParameter("card_number", OpenApiTypes.STR, location="query", exclude=True)],
+    )
+    @action(detail=False, methods=["post"], url_path="card-ref", filterset_class=None, pagination_class=None)
+    def card_ref(self, request):
+        data = CardRefInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pan = normalise_pan(data.validated_data["card_number"])
+        if not (looks_like_pan(pan) and luhn_valid(pan)):
+            raise exceptions.ValidationError({"card_number": [_("This card number is not valid.")]})
+        return Response(CardRefSerializer({"card_ref": make_card_ref(pan), "card_masked": mask_pan(pan)}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Merchants the user's organisation may see (an acquirer: its merchants)"),
+    retrieve=extend_schema(summary="One merchant"),
+)
+class MerchantViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MerchantSerializer
+    required_permission = Perm.MERCHANTS_VIEW
+
+    def get_queryset(self):
+        return merchants_visible_to(self.request.user)

@@ -1,0 +1,218 @@
+"""The one FilterSet of the ledger, shared by the pages, the downloads and the REST API.
+
+Dates are Beijing calendar days of ``txn_time``; a query spans at most one year. Without dates
+(and without an order id or queryId, which are exact lookups) the last seven days are searched.
+Amount bounds are in yuan and compared in fen. ``card`` takes the last four digits or the full
+number (matched through the keyed hash); ``card_ref`` is the signed stand-in the pages put in
+links instead of a full number.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import django_filters
+from django import forms
+from django.core import signing
+from django.utils.translation import gettext_lazy as _
+
+from portal.accounts.models import Organisation
+
+from . import settlement
+from .cards import card_hash, looks_like_pan, luhn_valid, mask_pan, normalise_pan
+from .choices import ChannelType, TxnStatus, TxnType
+from .money import yuan_to_fen
+
+DEFAULT_HISTORY_DAYS = 7
+CARD_REF_SALT = "payments.card_ref"
+CARD_REF_MAX_AGE = 12 * 3600
+
+SORT_CHOICES = [
+    ("-txn_time", _("Newest first")),
+    ("txn_time", _("Oldest first")),
+    ("-amount", _("Largest amount first")),
+    ("amount", _("Smallest amount first")),
+]
+SORT_VALUES = {value for value, _label in SORT_CHOICES}
+
+
+def add_one_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def make_card_ref(pan: str) -> str:
+    """A signed token carrying the keyed hash and the masked form of ``pan`` (never the number)."""
+    return signing.dumps({"h": card_hash(pan), "m": mask_pan(pan)}, salt=CARD_REF_SALT, compress=True)
+
+
+def read_card_ref(token: str) -> dict | None:
+    try:
+        data = signing.loads(token, salt=CARD_REF_SALT, max_age=CARD_REF_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not {"h", "m"} <= set(data):
+        return None
+    return data
+
+
+class TransactionFilterForm(forms.Form):
+    """Cross-field rules: the one-year cap, ordered bounds, and what a card value may be."""
+
+    mode = "history"
+
+    def clean_card(self):
+        value = normalise_pan(self.cleaned_data.get("card") or "")
+        if not value:
+            return ""
+        if len(value) == 4 and value.isdigit():
+            return value
+        if looks_like_pan(value) and luhn_valid(value):
+            return value
+        raise forms.ValidationError(_("Enter the last four digits of the card or the full card number."), code="card")
+
+    def clean_card_ref(self):
+        token = self.cleaned_data.get("card_ref") or ""
+        if not token:
+            return None
+        data = read_card_ref(token)
+        if data is None:
+            raise forms.ValidationError(_("The card search has expired; enter the card number again."), code="card")
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("amount_max", _("The maximum amount must not be below the minimum amount."))
+        if self.mode == "today":
+            return cleaned
+        first, last = cleaned.get("date_from"), cleaned.get("date_to")
+        if "date_from" in self.errors or "date_to" in self.errors:
+            return cleaned
+        exact = cleaned.get("order_id") or cleaned.get("query_id")
+        today = settlement.business_today()
+        if first is None and last is None and not exact:
+            first, last = today - timedelta(days=DEFAULT_HISTORY_DAYS - 1), today
+        elif first is not None and last is None:
+            last = min(today, add_one_year(first) - timedelta(days=1))
+        elif last is not None and first is None:
+            first = last - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
+        if first is not None and last is not None:
+            if first > last:
+                self.add_error("date_to", _("The end date must not be before the start date."))
+            elif last >= add_one_year(first):
+                self.add_error(
+                    "date_to", _("A query can cover at most one year. Narrow the date range and search again.")
+                )
+        cleaned["date_from"], cleaned["date_to"] = first, last
+        return cleaned
+
+
+class TransactionFilterSet(django_filters.FilterSet):
+    date_from = django_filters.DateFilter(label=_("From"), method="_applied_later")
+    date_to = django_filters.DateFilter(label=_("To"), method="_applied_later")
+    order_id = django_filters.CharFilter(label=_("Order ID"), max_length=40)
+    query_id = django_filters.CharFilter(label=_("Query ID"), max_length=21)
+    txn_type = django_filters.ChoiceFilter(label=_("Type"), choices=TxnType.choices)
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=TxnStatus.choices)
+    channel = django_filters.ChoiceFilter(label=_("Channel"), field_name="channel_type", choices=ChannelType.choices)
+    amount_min = django_filters.NumberFilter(
+        label=_("Minimum amount (yuan)"), method="_applied_later", min_value=0, max_digits=14, decimal_places=2
+    )
+    amount_max = django_filters.NumberFilter(
+        label=_("Maximum amount (yuan)"), method="_applied_later", min_value=0, max_digits=14, decimal_places=2
+    )
+    card = django_filters.CharFilter(label=_("Card (last four or full number)"), method="_applied_later", max_length=25)
+    card_ref = django_filters.CharFilter(widget=forms.HiddenInput, method="_applied_later", max_length=500)
+    merchant = django_filters.ModelChoiceFilter(
+        label=_("Merchant"), to_field_name="code", queryset=lambda request: _merchant_choices(request)
+    )
+    settle_date = django_filters.DateFilter(label=_("Settlement date"))
+    sort = django_filters.ChoiceFilter(label=_("Sort"), choices=SORT_CHOICES, method="_applied_later", empty_label=None)
+
+    class Meta:
+        form = TransactionFilterForm
+        fields: list[str] = []
+
+    def __init__(self, data=None, *args, mode: str = "history", **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.mode = mode
+        self.form.mode = mode
+        if mode == "today":
+            for name in ("date_from", "date_to", "settle_date"):
+                self.form.fields.pop(name, None)
+        if not self._shows_merchant_filter():
+            self.form.fields.pop("merchant", None)
+
+    def _shows_merchant_filter(self) -> bool:
+        user = getattr(self.request, "user", None)
+        org = getattr(user, "organisation", None)
+        return org is not None and org.kind != "merchant"
+
+    def _applied_later(self, queryset, name, value):
+        return queryset
+
+    @property
+    def sort_order(self) -> str:
+        value = self.form.cleaned_data.get("sort") if self.is_bound and self.is_valid() else None
+        return value if value in SORT_VALUES else "-txn_time"
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        if self.mode == "today":
+            queryset = queryset.filter(settle_date=settlement.current_settlement_day())
+        elif data.get("date_from") and data.get("date_to"):
+            start, end = settlement.business_day_bounds(data["date_from"], data["date_to"])
+            queryset = queryset.filter(txn_time__gte=start, txn_time__lt=end)
+        if data.get("amount_min") is not None:
+            queryset = queryset.filter(amount__gte=yuan_to_fen(data["amount_min"]))
+        if data.get("amount_max") is not None:
+            queryset = queryset.filter(amount__lte=yuan_to_fen(data["amount_max"]))
+        card = data.get("card")
+        if card and len(card) == 4:
+            queryset = queryset.filter(card_masked__endswith=card)
+        elif card:
+            queryset = queryset.filter(card_hash=card_hash(card))
+        elif data.get("card_ref"):
+            queryset = queryset.filter(card_hash=data["card_ref"]["h"])
+        return queryset
+
+    def card_display(self) -> str:
+        """What the card field shows after a search: last four or the masked number, never the full one."""
+        if not (self.is_bound and self.is_valid()):
+            return ""
+        card = self.form.cleaned_data.get("card")
+        if card and len(card) > 4:
+            return mask_pan(card)
+        if card:
+            return card
+        ref = self.form.cleaned_data.get("card_ref")
+        return ref["m"] if ref else ""
+
+    def describe(self) -> dict:
+        """The applied filter for audit events and file names, without any card number."""
+        if not (self.is_bound and self.is_valid()):
+            return {}
+        out: dict = {"mode": self.mode}
+        for key, value in self.form.cleaned_data.items():
+            if value in (None, "", []):
+                continue
+            if key == "card":
+                out[key] = value if len(value) == 4 else mask_pan(value)
+            elif key == "card_ref":
+                out["card"] = value["m"]
+            elif isinstance(value, Organisation):
+                out[key] = value.code
+            else:
+                out[key] = str(value)
+        return out
+
+
+def _merchant_choices(request):
+    if request is None:
+        return Organisation.objects.none()
+    return Organisation.objects.visible_to(request.user).merchants().order_by("code")

@@ -1,0 +1,199 @@
+"""Ledger reads: scoped lists, keyset pages, totals, a transaction's family and refund position."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from portal.accounts.models import Organisation
+
+from . import settlement
+from .choices import REFUNDABLE_TYPES, TxnStatus, TxnType
+from .models import Transaction
+
+PAGE_SIZE = 50
+# Online refunds are accepted up to this many days after the original payment (domain rules);
+# a per-merchant setting will override it later.
+REFUND_WINDOW_DAYS = 330
+
+# Columns a list page needs; the rest of the row stays in the database.
+LIST_FIELDS = (
+    "id",
+    "merchant_id",
+    "order_id",
+    "txn_time",
+    "txn_type",
+    "channel_type",
+    "amount",
+    "status",
+    "resp_code",
+    "query_id",
+    "settle_date",
+    "card_masked",
+    "refunded_amount",
+)
+
+
+def transactions_visible_to(user) -> QuerySet[Transaction]:
+    return Transaction.objects.visible_to(user)
+
+
+@dataclass
+class KeysetPage:
+    rows: list[Transaction]
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _sort_key(sort: str) -> tuple[str, bool]:
+    column = sort.lstrip("-")
+    return column, sort.startswith("-")
+
+
+def encode_cursor(row: Transaction, sort: str) -> str:
+    column, _desc = _sort_key(sort)
+    value = getattr(row, column)
+    raw = f"{value.isoformat() if isinstance(value, datetime) else value}|{row.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None, sort: str):
+    """``(value, id)`` from a cursor, or None if it is missing or malformed."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        value_text, pk_text = raw.rsplit("|", 1)
+        pk = int(pk_text)
+        column, _desc = _sort_key(sort)
+        if column == "txn_time":
+            value = parse_datetime(value_text)
+            if value is None or timezone.is_naive(value):
+                return None
+        else:
+            value = int(value_text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value, pk
+
+
+def keyset_page(
+    qs: QuerySet[Transaction],
+    *,
+    sort: str = "-txn_time",
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """One page of ``qs`` ordered by ``sort`` then id, after or before a cursor.
+
+    Keyset (seek) pagination: each page is an index range scan whatever its depth, and rows
+    inserted meanwhile never shift or repeat rows across pages.
+    """
+    column, desc = _sort_key(sort)
+    after_key = decode_cursor(after, sort)
+    before_key = decode_cursor(before, sort) if after_key is None else None
+    backwards = before_key is not None
+    key = before_key or after_key
+    # Walking forward in a descending order means "smaller than the cursor".
+    go_down = desc != backwards
+    if key is not None:
+        value, pk = key
+        op = "lt" if go_down else "gt"
+        qs = qs.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": pk}))
+    order = [f"-{column}", "-id"] if go_down else [column, "id"]
+    rows = list(qs.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    page = KeysetPage(rows=rows)
+    if rows:
+        has_next = more if not backwards else True
+        has_prev = (key is not None) if not backwards else more
+        page.next_cursor = encode_cursor(rows[-1], sort) if has_next else None
+        page.prev_cursor = encode_cursor(rows[0], sort) if has_prev else None
+    return page
+
+
+def transaction_totals(qs: QuerySet[Transaction]) -> dict:
+    """Count and amount (fen) of the whole filtered set, and of its successful part."""
+    raw = qs.order_by().aggregate(
+        n=Count("id"),
+        total=Sum("amount"),
+        n_success=Count("id", filter=Q(status=TxnStatus.SUCCESS)),
+        total_success=Sum("amount", filter=Q(status=TxnStatus.SUCCESS)),
+    )
+    totals = {
+        "count": raw["n"],
+        "amount": raw["total"] or 0,
+        "success_count": raw["n_success"],
+        "success_amount": raw["total_success"] or 0,
+    }
+    return totals
+
+
+def transaction_get(user, pk: int) -> Transaction:
+    """The transaction ``pk`` if ``user`` may see it, else 404."""
+    return get_object_or_404(transactions_visible_to(user).select_related("merchant", "acquirer", "orig"), pk=pk)
+
+
+def transaction_family(txn: Transaction) -> tuple[Transaction, list[Transaction]]:
+    """The original payment and all its voids and refunds (oldest first)."""
+    original = txn.orig if txn.orig_id else txn
+    children = list(Transaction.objects.filter(orig_id=original.pk).order_by("txn_time", "id"))
+    return original, children
+
+
+@dataclass(frozen=True)
+class RefundPosition:
+    refundable: bool
+    refunded: int
+    remaining: int
+    until: date | None
+    expired: bool
+    voided: bool
+
+
+def refund_deadline(txn: Transaction) -> date:
+    """The last Beijing day on which ``txn`` can still be refunded online."""
+    return (txn.txn_time + timedelta(days=REFUND_WINDOW_DAYS)).astimezone(settlement.business_tz()).date()
+
+
+def refund_position(original: Transaction, children: list[Transaction] | None = None, now=None) -> RefundPosition:
+    """Refunded so far, still refundable (fen) and until when, for an original payment."""
+    now = now or timezone.now()
+    if original.txn_type not in REFUNDABLE_TYPES or original.status != TxnStatus.SUCCESS:
+        return RefundPosition(False, original.refunded_amount, 0, None, False, False)
+    voided = any(c.txn_type == TxnType.VOID and c.status == TxnStatus.SUCCESS for c in (children or []))
+    until = refund_deadline(original)
+    expired = now > original.txn_time + timedelta(days=REFUND_WINDOW_DAYS)
+    remaining = 0 if voided or expired else original.amount - original.refunded_amount
+    return RefundPosition(remaining > 0, original.refunded_amount, remaining, until, expired, voided)
+
+
+def refundable_amount(txn: Transaction, now=None) -> int:
+    """Still refundable of ``txn`` (fen) without loading its children (a void fills refunded_amount)."""
+    return refund_position(txn, [], now).remaining
+
+
+def merchants_visible_to(user) -> QuerySet[Organisation]:
+    """The merchants ``user`` may see, with their user count."""
+    return (
+        Organisation.objects.visible_to(user)
+        .merchants()
+        .select_related("acquirer")
+        .annotate(user_count=Count("users", distinct=True))
+        .order_by("code")
+    )
+
+
+def merchant_get(user, pk: int) -> Organisation:
+    return get_object_or_404(merchants_visible_to(user), pk=pk)

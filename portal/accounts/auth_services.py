@@ -1,0 +1,296 @@
+"""Writes of the sign-in flow: codes sent and checked, logins recorded, phone and authenticator changes.
+
+Kept apart from ``services.py`` (organisations and users) because it is its own subdomain. Every
+function is one transaction with its audit event inside it; codes are checked under a row lock so
+that a code is usable once even when two requests submit it at the same moment (django-otp's
+``SideChannelDevice.verify_token`` takes no lock by itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext_lazy
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.audit.models import AuditOutcome
+from portal.audit.services import audit_record
+
+from .models import SMSDevice, User
+from .phones import mask_phone
+from .sms import sms_send
+
+PURPOSE_LOGIN = "login"
+PURPOSE_STEP_UP = "step_up"
+PURPOSE_PHONE_CHANGE = "phone_change"
+
+METHOD_SMS = "sms"
+METHOD_TOTP = "totp"
+
+_SMS_TEXTS = {
+    PURPOSE_LOGIN: gettext_lazy("Your portal sign-in code is %(code)s, valid for 5 minutes."),
+    PURPOSE_STEP_UP: gettext_lazy("Your portal confirmation code is %(code)s, valid for 5 minutes."),
+    PURPOSE_PHONE_CHANGE: gettext_lazy(
+        "Your code to confirm this phone number for the portal is %(code)s, valid for 5 minutes."
+    ),
+}
+
+
+class CodeCooldown(Exception):
+    """A code was sent less than ``OTP_SMS_COOLDOWN_DURATION`` seconds ago."""
+
+    def __init__(self, wait_seconds: int):
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """The outcome of checking a code. ``throttled``: the code was not even compared (back-off)."""
+
+    ok: bool
+    device: Device | None = None
+    throttled: bool = False
+    wait_seconds: int = 0
+
+
+def challenge_hash(nonce: str) -> str:
+    """What a device stores of the session's challenge nonce (never the nonce itself)."""
+    return hashlib.sha256(f"portal-otp-challenge:{nonce}".encode()).hexdigest()
+
+
+def login_sms_device(user: User) -> SMSDevice | None:
+    """The user's confirmed sign-in SMS device, created on first use; None without a verified phone."""
+    if not (user.phone and user.phone_verified):
+        return None
+    device, created = SMSDevice.objects.get_or_create(
+        user=user, purpose=PURPOSE_LOGIN, defaults={"name": "sms", "phone": user.phone, "confirmed": True}
+    )
+    if not created and (device.phone != user.phone or not device.confirmed):
+        device.phone = user.phone
+        device.confirmed = True
+        device.save(update_fields=["phone", "confirmed"])
+    return device
+
+
+def confirmed_totp_device(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-id").first()
+
+
+def sms_code_send(*, user: User, purpose: str, phone: str, challenge: str) -> SMSDevice:
+    """Generate a 6-digit code valid for 5 minutes, bind it to ``challenge`` and queue the SMS.
+
+    A new code replaces (and so invalidates) the previous one of the same purpose.
+    Raises ``CodeCooldown`` within 60 seconds of the previous code and ``SmsDailyCapExceeded``
+    when the phone had its daily number of messages (nothing changes then).
+    """
+    with transaction.atomic():
+        device, _created = SMSDevice.objects.get_or_create(
+            user=user,
+            purpose=purpose,
+            defaults={"name": f"sms-{purpose}", "phone": phone, "confirmed": purpose == PURPOSE_LOGIN},
+        )
+        device = SMSDevice.objects.select_for_update().get(pk=device.pk)
+        allowed, data = device.generate_is_allowed()
+        if not allowed:
+            remaining = (data["next_generation_at"] - timezone.now()).total_seconds()
+            raise CodeCooldown(max(1, math.ceil(remaining)))
+        device.phone = phone
+        device.generate_token(length=6, valid_secs=settings.OTP_SMS_TOKEN_VALIDITY, commit=False)
+        device.challenge = challenge_hash(challenge)
+        device.cooldown_set(commit=False)
+        device.save()
+        with translation.override(user.language or translation.get_language() or settings.LANGUAGE_CODE):
+            text = str(_SMS_TEXTS[purpose]) % {"code": device.token}
+        sms_send(phone=phone, text=text, purpose=f"otp_{purpose}")
+    return device
+
+
+def _check_sms_locked(device: SMSDevice, token: str, challenge: str) -> CodeCheck:
+    """Compare a code with the locked ``device``: same session challenge, not expired, not used."""
+    allowed, data = device.verify_is_allowed()
+    if not allowed:
+        wait = 0
+        if device.throttling_failure_timestamp is not None:
+            delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))
+            wait = max(1, math.ceil(delay - (timezone.now() - device.throttling_failure_timestamp).total_seconds()))
+        return CodeCheck(ok=False, device=device, throttled=True, wait_seconds=wait)
+    now = timezone.now()
+    if (
+        device.token
+        and device.challenge
+        and constant_time_compare(device.challenge, challenge_hash(challenge))
+        and constant_time_compare(device.token, token)
+        and now < device.valid_until
+    ):
+        device.token = None
+        device.valid_until = now
+        device.throttling_failure_timestamp = None
+        device.throttling_failure_count = 0
+        device.save(update_fields=["token", "valid_until", "throttling_failure_timestamp", "throttling_failure_count"])
+        return CodeCheck(ok=True, device=device)
+    device.throttle_increment(commit=True)
+    return CodeCheck(ok=False, device=device)
+
+
+def _check_totp_locked(device: TOTPDevice, token: str) -> CodeCheck:
+    """django-otp's TOTP check: throttled, and a time step is never accepted twice (``last_t``)."""
+    allowed, _data = device.verify_is_allowed()
+    if not allowed:
+        return CodeCheck(ok=False, device=device, throttled=True)
+    return CodeCheck(ok=bool(device.verify_token(token)), device=device)
+
+
+def _normalise_token(token: str) -> str:
+    return "".join((token or "").split())
+
+
+def _check_code(*, user: User, method: str, purpose: str, token: str, challenge: str) -> CodeCheck:
+    """Check ``token`` with the user's device for ``method`` under a row lock (inside a transaction)."""
+    token = _normalise_token(token)
+    if not token.isdigit() or len(token) != 6:
+        token = "-"  # compared anyway, so that the failure is counted like any other
+    if method == METHOD_TOTP:
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("-id").first()
+        if device is None:
+            return CodeCheck(ok=False)
+        return _check_totp_locked(device, token)
+    device = SMSDevice.objects.select_for_update().filter(user=user, purpose=purpose).first()
+    if device is None:
+        return CodeCheck(ok=False)
+    return _check_sms_locked(device, token, challenge)
+
+
+def _audit_code_failure(*, user: User, method: str, purpose: str, check: CodeCheck) -> None:
+    audit_record(
+        action="auth.otp_failure",
+        actor=user,
+        outcome=AuditOutcome.FAILURE,
+        details={"method": method, "purpose": purpose, "throttled": check.throttled},
+    )
+
+
+def auth_password_step_success(*, user: User, previous_last_login: datetime | None) -> None:
+    """The password step passed: audit it. ``last_login`` keeps meaning the last *complete* sign-in,
+    so Django's update at ``login()`` is undone until the second factor succeeds."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(last_login=previous_last_login)
+        user.last_login = previous_last_login
+        audit_record(action="auth.login_success", actor=user, details={"step": "password"})
+
+
+def auth_login_failure(*, username: str) -> None:
+    """A failed password step (unknown user, wrong password, inactive or locked account alike)."""
+    with transaction.atomic():
+        audit_record(
+            action="auth.login_failure",
+            actor=None,
+            actor_repr=username[:150],
+            outcome=AuditOutcome.FAILURE,
+            details={"step": "password"},
+        )
+
+
+def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: str | None) -> CodeCheck:
+    """The sign-in second factor. Success records the sign-in (the previous one is kept for the home
+    page) and audits ``auth.otp_success``; a wrong code audits ``auth.otp_failure``."""
+    with transaction.atomic():
+        check = _check_code(user=user, method=method, purpose=PURPOSE_LOGIN, token=token, challenge=challenge)
+        if not check.ok:
+            _audit_code_failure(user=user, method=method, purpose=PURPOSE_LOGIN, check=check)
+            return check
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        user.previous_login_at = locked.last_login
+        user.previous_login_ip = locked.last_login_ip
+        user.last_login = timezone.now()
+        user.last_login_ip = ip
+        user.save(update_fields=["previous_login_at", "previous_login_ip", "last_login", "last_login_ip"])
+        audit_record(action="auth.otp_success", actor=user, details={"method": method})
+    return check
+
+
+def auth_step_up_verify(*, user: User, method: str, token: str, challenge: str) -> CodeCheck:
+    """A step-up confirmation: ``auth.step_up`` on success, ``auth.otp_failure`` otherwise."""
+    with transaction.atomic():
+        check = _check_code(user=user, method=method, purpose=PURPOSE_STEP_UP, token=token, challenge=challenge)
+        if check.ok:
+            audit_record(action="auth.step_up", actor=user, details={"method": method})
+        else:
+            _audit_code_failure(user=user, method=method, purpose=PURPOSE_STEP_UP, check=check)
+    return check
+
+
+def auth_logout(*, user: User) -> None:
+    with transaction.atomic():
+        audit_record(action="auth.logout", actor=user)
+
+
+def user_phone_change_confirm(*, actor: User, phone: str, token: str, challenge: str) -> CodeCheck:
+    """Make ``phone`` the user's (verified) phone once the code sent to it is confirmed.
+
+    The sign-in SMS device follows the new phone. Audited as ``auth.phone_change``.
+    """
+    with transaction.atomic():
+        check = _check_code(
+            user=actor, method=METHOD_SMS, purpose=PURPOSE_PHONE_CHANGE, token=token, challenge=challenge
+        )
+        if not check.ok or check.device.phone != phone:
+            _audit_code_failure(user=actor, method=METHOD_SMS, purpose=PURPOSE_PHONE_CHANGE, check=check)
+            return CodeCheck(ok=False, device=check.device, throttled=check.throttled, wait_seconds=check.wait_seconds)
+        old = actor.phone
+        actor.phone = phone
+        actor.phone_verified = True
+        actor.save(update_fields=["phone", "phone_verified"])
+        SMSDevice.objects.filter(user=actor, purpose=PURPOSE_LOGIN).update(phone=phone, confirmed=True)
+        audit_record(
+            action="auth.phone_change",
+            actor=actor,
+            obj=actor,
+            details={"old_phone": mask_phone(old), "new_phone": mask_phone(phone)},
+        )
+    return check
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """A new, unconfirmed authenticator-app device (earlier unfinished enrolments are dropped)."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+
+
+def totp_device_confirm(*, actor: User, device_id: int, token: str) -> CodeCheck:
+    """Confirm an enrolment with a code from the app; it replaces any earlier authenticator app.
+
+    Audited as ``auth.device_enrol``; a wrong code as ``auth.otp_failure``.
+    """
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=actor, confirmed=False).first()
+        if device is None:
+            return CodeCheck(ok=False)
+        check = _check_totp_locked(device, _normalise_token(token))
+        if not check.ok:
+            _audit_code_failure(user=actor, method=METHOD_TOTP, purpose="totp_enrol", check=check)
+            return check
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=actor).exclude(pk=device.pk).delete()
+        audit_record(action="auth.device_enrol", actor=actor, obj=device, details={"kind": "totp"})
+    return check
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    """Remember the user's interface language (it wins over the browser's)."""
+    if user.language == language:
+        return
+    with transaction.atomic():
+        user.language = language
+        user.save(update_fields=["language"])
+        audit_record(action="user.language_change", actor=user, obj=user, details={"language": language})

@@ -1,0 +1,1 @@
+"""Pure writers for audit log exports: no ORM, no request."""
