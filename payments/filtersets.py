@@ -127,8 +127,13 @@ class TransactionFilterSet(django_filters.FilterSet):
     )
     card = django_filters.CharFilter(label=_("Card (last four or full number)"), method="_applied_later", max_length=25)
     card_ref = django_filters.CharFilter(widget=forms.HiddenInput, method="_applied_later", max_length=500)
+    # A text box for the merchant number: an acquirer may have thousands of merchants.
     merchant = django_filters.ModelChoiceFilter(
-        label=_("Merchant"), to_field_name="code", queryset=lambda request: _merchant_choices(request)
+        label=_("Merchant number"),
+        to_field_name="code",
+        queryset=lambda request: _merchant_choices(request),
+        widget=forms.TextInput,
+        error_messages={"invalid_choice": _("None of your merchants has this merchant number.")},
     )
     settle_date = django_filters.DateFilter(label=_("Settlement date"))
     sort = django_filters.ChoiceFilter(label=_("Sort"), choices=SORT_CHOICES, method="_applied_later", empty_label=None)

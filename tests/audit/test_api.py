@@ -117,6 +117,6 @@ def test_retrieve_returns_every_field_and_is_audited(auditor, events, client_for
 def test_api_is_read_only(auditor, events, client_for, new_events):
     client = client_for(auditor)
     new = new_events()
-    assert client.delete(item(events["a"])).status_code in (403, 405)
-    assert client.post(LIST, {}).status_code in (403, 405)
+    assert client.delete(item(events["a"])).status_code == 405
+    assert client.post(LIST, {}).status_code == 405
     assert new.all == []
