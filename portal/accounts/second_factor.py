@@ -12,8 +12,6 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_login_failed
 
-from portal.core.middleware import client_ip
-
 from . import auth_services
 from .auth_services import METHOD_SMS, METHOD_TOTP, CodeCheck
 
@@ -64,7 +62,3 @@ def check_step_up_code(request, user, token: str, method: str | None) -> CodeChe
     elif not check.throttled and count_code_failure(request, user):
         logout(request)
     return check
-
-
-def request_ip(request) -> str | None:
-    return client_ip(request)

@@ -79,7 +79,10 @@ def test_failure_is_audited_with_the_attempted_username(admin_a, username, passw
     assert GENERIC in response.content.decode()
     event = AuditEvent.objects.get()
     assert (event.action, event.actor_repr, event.outcome, event.actor_id) == (
-        "auth.login_failure", username, "failure", None
+        "auth.login_failure",
+        username,
+        "failure",
+        None,
     )
     assert not SmsMessage.objects.exists()
 

@@ -72,12 +72,22 @@ def test_change_password_keeps_this_session_and_ends_the_others(admin_a, client_
 @pytest.mark.parametrize(
     "data,error",
     [
-        ({"current_password": "Wrong-pass-2026x", "new_password1": "Fresh-pass-2026x", "new_password2": "Fresh-pass-2026x"},
-         "Your current password is not correct."),
-        ({"current_password": PASSWORD, "new_password1": "Fresh-pass-2026x", "new_password2": "Other-pass-2026x"},
-         "The two new passwords differ."),
-        ({"current_password": PASSWORD, "new_password1": "short1a", "new_password2": "short1a"},
-         "This password is too short."),
+        (
+            {
+                "current_password": "Wrong-pass-2026x",
+                "new_password1": "Fresh-pass-2026x",
+                "new_password2": "Fresh-pass-2026x",
+            },
+            "Your current password is not correct.",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password1": "Fresh-pass-2026x", "new_password2": "Other-pass-2026x"},
+            "The two new passwords differ.",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password1": "short1a", "new_password2": "short1a"},
+            "This password is too short.",
+        ),
     ],
 )
 def test_change_password_refusals_change_nothing(admin_a, client_for, data, error):
@@ -112,8 +122,10 @@ def test_change_page_needs_both_factors(admin_a):
     client = Client()
     login_password_only(client, admin_a)
     assert client.get(CHANGE_URL)["Location"] == VERIFY_URL
-    client.post(CHANGE_URL, {"current_password": PASSWORD, "new_password1": "Fresh-pass-2026x",
-                             "new_password2": "Fresh-pass-2026x"})
+    client.post(
+        CHANGE_URL,
+        {"current_password": PASSWORD, "new_password1": "Fresh-pass-2026x", "new_password2": "Fresh-pass-2026x"},
+    )
     admin_a.refresh_from_db()
     assert admin_a.check_password(PASSWORD)
 

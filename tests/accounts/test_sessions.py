@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 LOGOUT_URL = "/accounts/logout/"
 
 
-@pytest.mark.parametrize("idle,still_in", [(timedelta(minutes=14, seconds=59), True), (timedelta(minutes=15, seconds=1), False)])
+@pytest.mark.parametrize(
+    "idle,still_in", [(timedelta(minutes=14, seconds=59), True), (timedelta(minutes=15, seconds=1), False)]
+)
 def test_idle_timeout(admin_a, idle, still_in):
     client = Client()
     with time_machine.travel(timezone.now(), tick=False) as traveller:

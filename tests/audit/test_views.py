@@ -180,10 +180,20 @@ def test_detail_shows_every_field_and_writes_one_event(auditor, events, client_f
     response = client.get(detail(target))
     assert response.status_code == 200
     body = response.content.decode()
-    for text in (target.hash, target.prev_hash, "organisation.update", "acq.admin", "&quot;field&quot;: &quot;name&quot;"):
+    for text in (
+        target.hash,
+        target.prev_hash,
+        "organisation.update",
+        "acq.admin",
+        "&quot;field&quot;: &quot;name&quot;",
+    ):
         assert text in body
     [event] = new.all
-    assert (event.action, event.object_type, event.object_id) == ("audit.view_event", "audit.auditevent", str(target.sequence))
+    assert (event.action, event.object_type, event.object_id) == (
+        "audit.view_event",
+        "audit.auditevent",
+        str(target.sequence),
+    )
 
 
 def test_verify_shows_ok_and_writes_one_event(auditor, events, client_for, new_events):
@@ -290,10 +300,57 @@ def test_list_query_count_does_not_grow_with_rows(admin_a, client_for, django_as
 
 def test_times_are_beijing_with_utc_in_title(admin_a, timed_events, client_for):
     body = client_for(admin_a).get(LIST).content.decode()
-    assert '<time datetime="2026-03-02T01:00:00+00:00" title="2026-03-02 01:00:00 UTC">2026-03-02 09:00:00</time>' in body
+    assert (
+        '<time datetime="2026-03-02T01:00:00+00:00" title="2026-03-02 01:00:00 UTC">2026-03-02 09:00:00</time>' in body
+    )
 
 
 def test_list_shows_outcome_badges(auditor, events, client_for):
     body = client_for(auditor).get(LIST).content.decode()
     assert 'class="badge text-bg-warning" data-outcome="failure"' in body
     assert 'class="badge text-bg-success" data-outcome="success"' in body
+
+
+def _break_event(sequence):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+        else:
+            cursor.execute("DROP TRIGGER audit_event_no_update")
+        cursor.execute("UPDATE audit_auditevent SET details = '{\"forged\": true}' WHERE sequence = %s", [sequence])
+
+
+def test_verify_names_the_broken_sequence_and_records_a_failure(auditor, events, client_for, new_events):
+    # given a platform auditor and an altered event of merchant B
+    client = client_for(auditor)
+    _break_event(events["b"].sequence)
+    new = new_events()
+    # when they verify
+    response = client.post(VERIFY)
+    # then the page names the sequence and the reason, and the verify event records the failure
+    body = response.content.decode()
+    assert 'data-ok="false"' in body
+    assert f"at sequence {events['b'].sequence}:" in body
+    assert "content altered" in body
+    [event] = new.all
+    assert (event.action, event.outcome) == ("audit.verify", "failure")
+    assert event.details == {
+        "ok": False,
+        "verified": events["b"].sequence - 1,
+        "first_broken_sequence": events["b"].sequence,
+        "reason": "content altered",
+    }
+
+
+def test_verify_hides_a_broken_sequence_outside_the_readers_scope(admin_a, events, client_for):
+    # given merchant A's admin and an altered event of merchant B
+    client = client_for(admin_a)
+    _break_event(events["b"].sequence)
+    # when they verify
+    response = client.post(VERIFY)
+    # then they learn the chain is broken, but not where in another organisation's events
+    report = response.context["report"]
+    assert (report.ok, report.first_broken_sequence, report.verified) == (False, None, 1)
+    assert f"at sequence {events['b'].sequence}" not in response.content.decode()

@@ -95,6 +95,15 @@ class Route:
     def permission(self) -> str | None:
         return self.attr("permission_required") or self.attr("required_permission")
 
+    def serves(self, method: str) -> bool:
+        """Whether the view has a handler for ``method`` (else Django or DRF answers 405)."""
+        actions = self.attr("actions")
+        if actions:
+            return method in actions
+        if self.view is None:
+            return True
+        return method in self.attr("http_method_names", []) and hasattr(self.view, method)
+
     @property
     def params(self) -> list[str]:
         return normalize(self.regex)[0][1]
@@ -256,6 +265,12 @@ def _is_json_401(response) -> bool:
     return response.status_code == 401 and response["Content-Type"].startswith("application/json")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Hundreds of users are created here and none signs in with a password: skip Argon2's cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(merchant_a, merchant_b, admin_a, admin_b, acquirer_admin):
     """Objects of another organisation, so that object URLs can point at something real."""
@@ -361,6 +376,47 @@ def test_another_organisations_object_is_not_found(route, method, world, merchan
     url = build_url(route, values)
     response = request_and_check(client, method, url)
     # then the answer is 404 (405 for a method the view does not serve), never 403 nor the object
-    served = [m.lower() for m in route.attr("http_method_names", ["get", "post"])]
-    allowed = {404} if method in served else {404, 405}
+    allowed = {404} if route.serves(method) else {404, 405}
     assert response.status_code in allowed, (url, response.status_code)
+
+
+# --- the walk itself can fail ----------------------------------------------------------------
+
+
+def test_an_undeclared_view_fails_the_declaration_test():
+    from django.views.generic import TemplateView
+
+    class Undeclared(PortalPermissionMixin, TemplateView):
+        pass
+
+    class NotAPortalView(TemplateView):
+        permission_required = "users.view"
+
+    for view in (Undeclared, NotAPortalView):
+        route = Route(name="fake:undeclared", regex="^fake/\\Z", callback=view.as_view())
+        with pytest.raises((AssertionError, pytest.fail.Exception)):
+            test_view_declares_its_permission(route)
+
+
+def test_a_stray_public_view_fails_the_declaration_test():
+    from portal.core.mixins import public_view
+
+    route = Route(name="fake:open", regex="^fake/\\Z", callback=public_view(lambda request: None))
+    with pytest.raises(AssertionError, match="not in PUBLIC_ALLOWED"):
+        test_view_declares_its_permission(route)
+
+
+def test_object_urls_point_at_another_organisations_object(world, merchant_a, admin_b):
+    # the wrong-organisation test really names merchant B's user, not a missing one
+    route = next(r for r in ROUTES if r.name == "accounts:user_detail")
+    viewer = UserFactory(organisation=merchant_a, roles=POWER_ROLES)
+    assert build_url(route, {"pk": other_org_value(route, "pk", viewer)}) == f"/accounts/users/{admin_b.pk}/"
+
+
+def test_a_write_on_denial_is_detected(admin_a):
+    class Writes:
+        def get(self, url, secure=False):
+            audit_record(action="test.leak", actor=admin_a)
+
+    with pytest.raises(AssertionError, match="wrote an audit event"):
+        request_and_check(Writes(), "get", "/x/")

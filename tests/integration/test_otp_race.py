@@ -35,6 +35,7 @@ def triggers_off_for_flush(transactional_db):
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
 # transactional_db (through triggers_off_for_flush) gives real transactions, as django_db(transaction=True) would.
 def test_double_submit_of_one_code_succeeds_once(audit_flushable, triggers_off_for_flush, monkeypatch):
     from portal.accounts.sms import tasks

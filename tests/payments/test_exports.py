@@ -1,6 +1,5 @@
 import csv
 import io
-from decimal import Decimal
 
 import pytest
 import time_machine
@@ -9,7 +8,7 @@ from openpyxl import load_workbook
 from payments import exports
 from portal.audit.models import AuditEvent
 
-from .conftest import PAN_A, PAN_B, bj
+from .conftest import PAN_B, bj
 
 pytestmark = pytest.mark.django_db
 
