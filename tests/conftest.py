@@ -1,10 +1,46 @@
 """Fixtures: the tenant trio (merchant A admin and operator, merchant B admin) plus acquirer,
 reviewer and auditor users, and clients signed in with both factors."""
 
+import importlib
+
 import pytest
-from django.test import Client
+from django.db import connections
+from django.test import Client, TransactionTestCase
 
 from .factories import AcquirerFactory, MerchantFactory, PlatformFactory, UserFactory, login_fully
+
+
+_append_only = importlib.import_module("portal.audit.migrations.0002_append_only")
+
+
+def _audit_triggers(enabled: bool) -> None:
+    """Switch the append-only triggers of the audit table on or off on every test database."""
+    for conn in connections.all():
+        with conn.cursor() as cursor:
+            if conn.vendor == "postgresql":
+                cursor.execute(f"ALTER TABLE audit_auditevent {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+            elif conn.vendor == "sqlite":
+                for sql in _append_only.SQLITE_DOWN:
+                    cursor.execute(sql)
+                if enabled:
+                    for sql in _append_only.SQLITE_UP:
+                        cursor.execute(sql)
+
+
+_original_fixture_teardown = TransactionTestCase._fixture_teardown
+
+
+def _fixture_teardown_with_audit_flush(self):
+    # A transactional test is cleaned up with a flush (TRUNCATE / DELETE), which the audit
+    # table's triggers refuse by design: lift them for the flush only, as a DBA would.
+    _audit_triggers(False)
+    try:
+        _original_fixture_teardown(self)
+    finally:
+        _audit_triggers(True)
+
+
+TransactionTestCase._fixture_teardown = _fixture_teardown_with_audit_flush
 
 
 @pytest.fixture

@@ -7,6 +7,10 @@ PostgreSQL database (pytest-django creates and drops ``test_<name>``), ``CELERY_
 Every test here is marked ``integration`` automatically. A test that needs the worker asks for
 ``celery_worker_process`` and runs with ``@pytest.mark.django_db(transaction=True)``, so that its
 writes are committed and visible to the worker, which uses the same test database.
+
+The audit table is append-only on PostgreSQL: its triggers refuse the TRUNCATE with which a
+transactional test is cleaned up. Ask for ``pg_transactional_db`` (instead of
+``django_db(transaction=True)``): real transactions, with the triggers off only for that flush.
 """
 
 from __future__ import annotations
@@ -141,6 +145,30 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def _audit_triggers_back_on(django_db_setup, django_db_blocker):
+    yield
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        from django.db import connection
+
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+
+
+@pytest.fixture
+def pg_transactional_db(_audit_triggers_back_on, transactional_db):
+    """``transactional_db`` whose closing flush may empty the append-only audit table.
+
+    Teardown order: triggers off → pytest-django's flush → triggers back on.
+    """
+    yield
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from django.db import transaction
 from portal.accounts.models import SmsMessage, SmsStatus
 from portal.accounts.sms import sms_send
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+# Real transactions (the worker sees only committed rows); see pg_transactional_db in conftest.py.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("pg_transactional_db")]
 
 
 def _status(pk: int) -> str:
