@@ -42,7 +42,9 @@ def _version(exe: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [exe, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -105,13 +107,25 @@ def serve() -> None:
     manage("seed_demo", env=env)
     procs: list[subprocess.Popen] = []
     try:
-        worker = [str(PY), "-m", "celery", "-A", "portal", "worker", "-B", "--pool=solo", "--loglevel=INFO",
-                  "--schedule", str(VAR / "celerybeat-schedule")]
+        worker = [
+            str(PY),
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-B",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--schedule",
+            str(VAR / "celerybeat-schedule"),
+        ]
         say("starting the background worker")
         procs.append(subprocess.Popen(worker, cwd=ROOT, env=env))
         say("serving http://127.0.0.1:8000 (Ctrl-C stops the server and the worker)")
-        procs.append(subprocess.Popen([str(PY), "manage.py", "runserver", "127.0.0.1:8000", "--noreload"],
-                                      cwd=ROOT, env=env))
+        procs.append(
+            subprocess.Popen([str(PY), "manage.py", "runserver", "127.0.0.1:8000", "--noreload"], cwd=ROOT, env=env)
+        )
         manage("seed_demo", "--accounts-only", env=env)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

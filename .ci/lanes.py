@@ -126,16 +126,41 @@ def start_redis() -> None:
         say("!! redis-server is not installed")
         return
     run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(REDIS_PORT),
-         "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            str(REDIS_PORT),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         env=dict(os.environ),
     )
 
 
-def install_chromium() -> None:
+def _has_cjk_font() -> bool:
+    if not shutil.which("fc-list"):
+        return False
+    out = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    return bool(out.strip())
+
+
+def install_browser_packages() -> None:
+    """Debian's chromium, and a Chinese font so that screenshots of Chinese pages are legible."""
+    packages = [] if CHROMIUM.exists() else ["chromium"]
+    if not _has_cjk_font():
+        packages.append("fonts-wqy-microhei")
+    if not packages:
+        return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if run(_privileged(["apt-get", "update"]), env=env) == 0:
-        run(_privileged(["apt-get", "install", "-y", "--no-install-recommends", "chromium"]), env=env)
+        run(_privileged(["apt-get", "install", "-y", "--no-install-recommends", *packages]), env=env)
 
 
 def parse_junit(path: Path, result: Result) -> list[str]:
@@ -247,9 +272,9 @@ def lane_integration(result: Result, extra: list[str]) -> None:
 
 def lane_browser(result: Result, extra: list[str]) -> None:
     header("browser", "Playwright driving Debian's Chromium, headless")
-    if not CHROMIUM.exists() and CI:
-        say(f"{CHROMIUM} is missing: installing Debian's chromium")
-        install_chromium()
+    if CI and (not CHROMIUM.exists() or not _has_cjk_font()):
+        say(f"installing what the browser lane lacks (chromium: {CHROMIUM.exists()}, CJK font: {_has_cjk_font()})")
+        install_browser_packages()
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found (apt-get install chromium)"
         if CI:
@@ -303,7 +328,11 @@ def main(argv: list[str]) -> int:
     say("=" * 100)
     say(f"{'lane':<12} {'result':<8} {'time':>8}  {'passed':>6} {'failed':>6} {'skipped':>7}  notes")
     for r in results:
-        counts = f"{r.passed:>6} {r.failed:>6} {r.skipped:>7}" if r.lane in {"sqlite", "integration", "browser"} else " " * 21
+        counts = (
+            f"{r.passed:>6} {r.failed:>6} {r.skipped:>7}"
+            if r.lane in {"sqlite", "integration", "browser"}
+            else " " * 21
+        )
         say(f"{r.lane:<12} {r.status:<8} {r.seconds:>7.1f}s  {counts}  {'; '.join(r.notes)}")
     say(f"total {time.monotonic() - started:.1f}s")
     failed_lanes = [r.lane for r in results if r.status == "failed"]

@@ -1,6 +1,6 @@
 """gunicorn settings for the portal behind a TLS-terminating reverse proxy (nginx).
 
-    gunicorn -c deploy/gunicorn.conf.py portal.wsgi:application
+gunicorn -c deploy/gunicorn.conf.py portal.wsgi:application
 """
 
 import multiprocessing

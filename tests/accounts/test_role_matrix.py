@@ -37,4 +37,3 @@ def test_read_only_roles_grant_no_write_permission():
     writes = {p for p in matrix_as_dict()["auditor"] if p.split(".")[1] in {"manage", "create", "approve", "upload"}}
     # then it holds no write permission
     assert writes == set()
-

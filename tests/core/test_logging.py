@@ -38,10 +38,13 @@ def test_a_luhn_valid_pan_never_survives(pan, before, after, sep):
     assert pan[:6] + "*" * (len(pan) - 10) + pan[-4:] in cleaned
 
 
-@given(key=st.sampled_from(["password", "PASSWORD", "secret", "otp_token", "token", "signature", "passwd"]),
-       sep=st.sampled_from(["=", ": ", "='", '": "']),
-       value=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/", min_size=6,
-                     max_size=40))
+@given(
+    key=st.sampled_from(["password", "PASSWORD", "secret", "otp_token", "token", "signature", "passwd"]),
+    sep=st.sampled_from(["=", ": ", "='", '": "']),
+    value=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/", min_size=6, max_size=40
+    ),
+)
 def test_secret_values_are_blanked(key, sep, value):
     line = f"login attempt {key}{sep}{value} from 10.0.0.1"
     cleaned = redact(line)
@@ -52,8 +55,9 @@ def test_secret_values_are_blanked(key, sep, value):
 
 def test_the_filter_rewrites_the_record_including_its_arguments():
     # given a record whose card number arrives through the %-arguments
-    record = logging.LogRecord("portal", logging.INFO, __file__, 1, "card %s password=%s", ("6222021234567890123",
-                               "hunter2hunter2"), None)
+    record = logging.LogRecord(
+        "portal", logging.INFO, __file__, 1, "card %s password=%s", ("6222021234567890123", "hunter2hunter2"), None
+    )
     # when the filter runs
     kept = RedactSecretsFilter().filter(record)
     # then the record is kept, rendered and masked

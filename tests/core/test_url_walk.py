@@ -140,9 +140,7 @@ PORTAL_ROUTES = [r for r in ROUTES if not r.is_admin]
 SIGNED_IN_ONLY = [r for r in ROUTES if not r.is_public]
 FULLY_SIGNED_IN_ONLY = [r for r in SIGNED_IN_ONLY if not r.is_password_step]
 # the admin's own login form only tells a signed-in non-staff user that they are not authorised
-ROLE_REQUIRED = [
-    r for r in FULLY_SIGNED_IN_ONLY if not r.any_signed_in_user and r.name != f"{ADMIN_NAMESPACE}:login"
-]
+ROLE_REQUIRED = [r for r in FULLY_SIGNED_IN_ONLY if not r.any_signed_in_user and r.name != f"{ADMIN_NAMESPACE}:login"]
 POWER_ROLES = ["merchant_admin", "merchant_operator", "merchant_reviewer", "auditor"]
 OBJECT_ROUTES = [
     r
