@@ -68,3 +68,14 @@ def generate_test_pan(rng: random.Random | None = None, prefix: str = "622202", 
     rng = rng or random.Random()
     body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
     return body + luhn_check_digit(body)
+
+
+def mask_account(number: str) -> str:
+    """A settlement account number as it may be stored and shown: first four, last four.
+
+    Numbers of eight digits or fewer keep only the last four.
+    """
+    digits = normalise_pan(number)
+    if len(digits) <= 8:
+        return "*" * max(len(digits) - 4, 0) + digits[-4:]
+    return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]

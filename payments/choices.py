@@ -66,3 +66,32 @@ class TxnSource(models.TextChoices):
     NOTIFICATION = "notification", _("Notification")
     IMPORT = "import", _("Reconciliation import")
     SANDBOX = "sandbox", _("Sandbox")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Being prepared")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+# A background download moves forward only. ``running → running`` is the reclaim of a job whose
+# worker died (its heartbeat went stale); the claim is a compare-and-set on status and heartbeat.
+EXPORT_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExportStatus.QUEUED: frozenset({ExportStatus.RUNNING, ExportStatus.FAILED}),
+    ExportStatus.RUNNING: frozenset({ExportStatus.RUNNING, ExportStatus.READY, ExportStatus.FAILED}),
+    ExportStatus.READY: frozenset({ExportStatus.EXPIRED}),
+    ExportStatus.FAILED: frozenset({ExportStatus.EXPIRED}),
+    ExportStatus.EXPIRED: frozenset(),
+}
+
+
+class ExportFormat(models.TextChoices):
+    CSV_UTF8 = "csv_utf8", _("CSV (UTF-8)")
+    CSV_GBK = "csv_gbk", _("CSV (GBK)")
+    XLSX = "xlsx", _("Excel (XLSX)")
+
+
+class ExportKind(models.TextChoices):
+    TRANSACTIONS = "transactions", _("Transaction details")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
@@ -20,7 +22,13 @@ from openpyxl.cell import WriteOnlyCell
 from . import settlement
 from .choices import ChannelType, TxnStatus, TxnType
 
+# Up to this many rows a download streams at once; above it becomes a background job
+# (``settings.TRANSACTIONS_EXPORT_STREAM_LIMIT`` overrides it).
 EXPORT_MAX_ROWS = 50_000
+# A background job writes at most this many rows (an XLSX sheet holds 1,048,576 lines).
+JOB_MAX_ROWS = {"csv": 10_000_000, "xlsx": 1_048_575}
+# Progress is saved every this many rows.
+PROGRESS_EVERY = 5000
 CHUNK = 2000
 CSV_ENCODINGS = {"utf-8": "utf-8", "gbk": "gbk"}
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -149,3 +157,80 @@ def xlsx_file(qs: QuerySet, *, sort: str = "-txn_time"):
     wb.save(out)
     out.seek(0)
     return out
+
+
+def stream_limit() -> int:
+    """Rows up to which a download streams at once; more become a background job."""
+    return getattr(settings, "TRANSACTIONS_EXPORT_STREAM_LIMIT", None) or EXPORT_MAX_ROWS
+
+
+def job_limit(file_format: str) -> int:
+    """The most rows a background download of ``file_format`` (``csv`` / ``xlsx``) can hold."""
+    return JOB_MAX_ROWS["xlsx" if file_format.startswith("xlsx") else "csv"]
+
+
+def write_file(
+    qs: QuerySet,
+    path: Path,
+    *,
+    file_format: str,
+    sort: str = "-txn_time",
+    progress: Callable[[int], None] | None = None,
+    every: int = PROGRESS_EVERY,
+) -> int:
+    """Write the detail download of ``qs`` to ``path`` row by row; return the number of rows.
+
+    ``file_format`` is ``csv_utf8``, ``csv_gbk`` or ``xlsx``. Rows come from a chunked iterator
+    and go straight to disk (CSV) or to openpyxl's write-only sheet (which buffers to a temporary
+    file), so memory stays flat whatever the row count. ``progress(rows)`` is called every
+    ``every`` rows.
+    """
+    done = 0
+
+    def tick():
+        if progress is not None and done % every == 0:
+            progress(done)
+
+    if file_format == "xlsx":
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(_("Transactions"))
+        ws.append(headers())
+        amount_columns = (_FIELDS.index("amount"), _FIELDS.index("refunded_amount"))
+        for row in iter_rows(qs, sort):
+            for i in amount_columns:
+                cell = WriteOnlyCell(ws, value=row[i])
+                cell.number_format = "0.00"
+                row[i] = cell
+            ws.append(row)
+            done += 1
+            tick()
+        wb.save(str(path))
+        return done
+    encoding = "gbk" if file_format == "csv_gbk" else "utf-8"
+    with open(path, "wb") as out:
+        for chunk in _csv_chunks(qs, encoding=encoding, sort=sort):
+            if isinstance(chunk, int):
+                done += chunk
+                if progress is not None:
+                    progress(done)
+                continue
+            out.write(chunk)
+    return done
+
+
+def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int = PROGRESS_EVERY):
+    """Like ``csv_stream`` but interleaves row counts (ints) after each flushed chunk."""
+    writer = csv.writer(_Line())
+    if encoding == "utf-8":
+        yield "\ufeff".encode()
+    yield writer.writerow(headers()).encode(encoding, errors="replace")
+    buffer: list[str] = []
+    for row in iter_rows(qs, sort):
+        buffer.append(writer.writerow(row))
+        if len(buffer) >= every:
+            yield "".join(buffer).encode(encoding, errors="replace")
+            yield len(buffer)
+            buffer = []
+    if buffer:
+        yield "".join(buffer).encode(encoding, errors="replace")
+        yield len(buffer)

@@ -48,6 +48,22 @@ def make_card_ref(pan: str) -> str:
     return signing.dumps({"h": card_hash(pan), "m": mask_pan(pan)}, salt=CARD_REF_SALT, compress=True)
 
 
+def _sign_card_ref(data: dict) -> str:
+    return signing.dumps({"h": data["h"], "m": data["m"]}, salt=CARD_REF_SALT, compress=True)
+
+
+def refresh_card_ref(token: str) -> str | None:
+    """A fresh token for a card_ref we signed earlier, however old (a queued download may wait
+    longer than a search token lives); None if the signature is not ours."""
+    try:
+        data = signing.loads(token, salt=CARD_REF_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not {"h", "m"} <= set(data):
+        return None
+    return _sign_card_ref(data)
+
+
 def read_card_ref(token: str) -> dict | None:
     try:
         data = signing.loads(token, salt=CARD_REF_SALT, max_age=CARD_REF_MAX_AGE)
@@ -197,6 +213,41 @@ class TransactionFilterSet(django_filters.FilterSet):
             return card
         ref = self.form.cleaned_data.get("card_ref")
         return ref["m"] if ref else ""
+
+    def job_params(self) -> dict[str, str]:
+        """The applied filter as history-mode parameters that rebuild exactly this set later.
+
+        Dates are frozen (the default last seven days, or today's settlement day, are written out),
+        and a full card number becomes a signed ``card_ref`` (keyed hash and masked form only).
+        """
+        if not (self.is_bound and self.is_valid()):
+            raise ValueError("the filter is not valid")
+        data = self.form.cleaned_data
+        out: dict[str, str] = {}
+        if self.mode == "today":
+            day = settlement.current_settlement_day()
+            out.update(settle_date=day.isoformat(), date_from=(day - timedelta(days=1)).isoformat())
+            out["date_to"] = day.isoformat()
+        for key in ("date_from", "date_to", "settle_date"):
+            if data.get(key) and key not in out:
+                out[key] = data[key].isoformat()
+        for key in ("order_id", "query_id", "txn_type", "status", "channel"):
+            if data.get(key):
+                out[key] = str(data[key])
+        for key in ("amount_min", "amount_max"):
+            if data.get(key) is not None:
+                out[key] = str(data[key])
+        card = data.get("card")
+        if card and len(card) == 4:
+            out["card"] = card
+        elif card:
+            out["card_ref"] = make_card_ref(card)
+        elif data.get("card_ref"):
+            out["card_ref"] = _sign_card_ref(data["card_ref"])
+        if data.get("merchant") is not None:
+            out["merchant"] = data["merchant"].code
+        out["sort"] = self.sort_order
+        return out
 
     def describe(self) -> dict:
         """The applied filter for audit events and file names, without any card number."""

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,13 +15,13 @@ from django.utils.dateparse import parse_datetime
 from portal.accounts.models import Organisation
 
 from . import settlement
-from .choices import REFUNDABLE_TYPES, TxnStatus, TxnType
-from .models import Transaction
+from .choices import REFUNDABLE_TYPES, REVERSAL_TYPES, ExportStatus, TxnStatus, TxnType
+from .models import DEFAULT_REFUND_WINDOW_DAYS, ExportJob, MerchantProfile, Transaction
 
 PAGE_SIZE = 50
 # Online refunds are accepted up to this many days after the original payment (domain rules);
-# a per-merchant setting will override it later.
-REFUND_WINDOW_DAYS = 330
+# a merchant's profile may set another window (``MerchantProfile.refund_window_days``).
+REFUND_WINDOW_DAYS = DEFAULT_REFUND_WINDOW_DAYS
 
 # Columns a list page needs; the rest of the row stays in the database.
 LIST_FIELDS = (
@@ -142,7 +143,10 @@ def transaction_totals(qs: QuerySet[Transaction]) -> dict:
 
 def transaction_get(user, pk: int) -> Transaction:
     """The transaction ``pk`` if ``user`` may see it, else 404."""
-    return get_object_or_404(transactions_visible_to(user).select_related("merchant", "acquirer", "orig"), pk=pk)
+    return get_object_or_404(
+        transactions_visible_to(user).select_related("merchant", "merchant__merchant_profile", "acquirer", "orig"),
+        pk=pk,
+    )
 
 
 def transaction_family(txn: Transaction) -> tuple[Transaction, list[Transaction]]:
@@ -162,19 +166,43 @@ class RefundPosition:
     voided: bool
 
 
-def refund_deadline(txn: Transaction) -> date:
+def merchant_refund_window_days(merchant: Organisation) -> int:
+    """The merchant's online refund window in days: its profile's setting, else the default.
+
+    Uses the profile loaded with ``select_related("merchant__merchant_profile")`` when there is one.
+    """
+    try:
+        profile = merchant.merchant_profile
+    except ObjectDoesNotExist:
+        return REFUND_WINDOW_DAYS
+    return profile.refund_window_days if profile is not None else REFUND_WINDOW_DAYS
+
+
+def refund_deadline(txn: Transaction, window_days: int | None = None) -> date:
     """The last Beijing day on which ``txn`` can still be refunded online."""
-    return (txn.txn_time + timedelta(days=REFUND_WINDOW_DAYS)).astimezone(settlement.business_tz()).date()
+    days = window_days if window_days is not None else merchant_refund_window_days(txn.merchant)
+    return (txn.txn_time + timedelta(days=days)).astimezone(settlement.business_tz()).date()
 
 
-def refund_position(original: Transaction, children: list[Transaction] | None = None, now=None) -> RefundPosition:
-    """Refunded so far, still refundable (fen) and until when, for an original payment."""
+def refund_position(
+    original: Transaction,
+    children: list[Transaction] | None = None,
+    now=None,
+    *,
+    window_days: int | None = None,
+) -> RefundPosition:
+    """Refunded so far, still refundable (fen) and until when, for an original payment.
+
+    ``window_days`` is the merchant's refund window; by default it is read from its profile.
+    """
     now = now or timezone.now()
     if original.txn_type not in REFUNDABLE_TYPES or original.status != TxnStatus.SUCCESS:
         return RefundPosition(False, original.refunded_amount, 0, None, False, False)
+    if window_days is None:
+        window_days = merchant_refund_window_days(original.merchant)
     voided = any(c.txn_type == TxnType.VOID and c.status == TxnStatus.SUCCESS for c in (children or []))
-    until = refund_deadline(original)
-    expired = now > original.txn_time + timedelta(days=REFUND_WINDOW_DAYS)
+    until = refund_deadline(original, window_days)
+    expired = now > original.txn_time + timedelta(days=window_days)
     remaining = 0 if voided or expired else original.amount - original.refunded_amount
     return RefundPosition(remaining > 0, original.refunded_amount, remaining, until, expired, voided)
 
@@ -196,4 +224,110 @@ def merchants_visible_to(user) -> QuerySet[Organisation]:
 
 
 def merchant_get(user, pk: int) -> Organisation:
-    return get_object_or_404(merchants_visible_to(user), pk=pk)
+    return get_object_or_404(merchants_visible_to(user).select_related("merchant_profile"), pk=pk)
+
+
+def merchant_profile_of(merchant: Organisation) -> MerchantProfile | None:
+    try:
+        return merchant.merchant_profile
+    except ObjectDoesNotExist:
+        return None
+
+
+# --- background downloads ------------------------------------------------------------------------
+
+
+def export_jobs_of(user) -> QuerySet[ExportJob]:
+    """``user``'s own download jobs, newest first."""
+    return ExportJob.objects.visible_to(user).order_by("-created_at")
+
+
+def export_job_get(user, pk) -> ExportJob:
+    """``user``'s own job ``pk``; anybody else's (or a malformed id) is a 404."""
+    return get_object_or_404(ExportJob.objects.visible_to(user), pk=pk)
+
+
+def export_jobs_active(user) -> bool:
+    return export_jobs_of(user).filter(status__in=(ExportStatus.QUEUED, ExportStatus.RUNNING)).exists()
+
+
+# --- home dashboard ------------------------------------------------------------------------------
+
+DASHBOARD_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DashboardDay:
+    day: date
+    count: int  # successful payments
+    amount: int  # fen, successful payments
+    attempts: int  # payments that reached a final status (success or failed)
+    refund_count: int  # successful refunds and voids
+    refund_amount: int  # fen
+
+    @property
+    def success_rate(self) -> float | None:
+        return round(self.count * 100 / self.attempts, 1) if self.attempts else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: list[DashboardDay]
+    count: int
+    amount: int
+    attempts: int
+    refund_count: int
+    refund_amount: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return round(self.count * 100 / self.attempts, 1) if self.attempts else None
+
+
+def dashboard_data(user, *, today: date | None = None) -> Dashboard:
+    """The last 30 settlement days of the merchants ``user`` may see, in one grouped query.
+
+    Payments are every type except refunds and voids; count and amount are of the successful
+    ones; the success rate is successful / (successful + failed); refunds are successful
+    refunds and voids, on the day they settled. Days without transactions show zeros.
+    """
+    last = today or settlement.current_settlement_day()
+    first = last - timedelta(days=DASHBOARD_DAYS - 1)
+    payment = ~Q(txn_type__in=REVERSAL_TYPES)
+    success = Q(status=TxnStatus.SUCCESS)
+    rows = (
+        transactions_visible_to(user)
+        .filter(settle_date__gte=first, settle_date__lte=last)
+        .order_by()
+        .values("settle_date")
+        .annotate(
+            n=Count("id", filter=payment & success),
+            amount=Sum("amount", filter=payment & success),
+            attempts=Count("id", filter=payment & Q(status__in=(TxnStatus.SUCCESS, TxnStatus.FAILED))),
+            refund_n=Count("id", filter=~payment & success),
+            refund_amount=Sum("amount", filter=~payment & success),
+        )
+    )
+    by_day = {row["settle_date"]: row for row in rows}
+    days = []
+    for offset in range(DASHBOARD_DAYS):
+        day = first + timedelta(days=offset)
+        row = by_day.get(day) or {}
+        days.append(
+            DashboardDay(
+                day=day,
+                count=row.get("n") or 0,
+                amount=row.get("amount") or 0,
+                attempts=row.get("attempts") or 0,
+                refund_count=row.get("refund_n") or 0,
+                refund_amount=row.get("refund_amount") or 0,
+            )
+        )
+    return Dashboard(
+        days=days,
+        count=sum(d.count for d in days),
+        amount=sum(d.amount for d in days),
+        attempts=sum(d.attempts for d in days),
+        refund_count=sum(d.refund_count for d in days),
+        refund_amount=sum(d.refund_amount for d in days),
+    )

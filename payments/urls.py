@@ -13,6 +13,9 @@ urlpatterns = [
     path("history/", views.HistoryView.as_view(), name="history"),
     path("export/", views.TransactionExportView.as_view(), name="export"),
     path("<int:pk>/", views.TransactionDetailView.as_view(), name="detail"),
+    path("downloads/", views.DownloadListView.as_view(), name="downloads"),
+    path("downloads/<uuid:pk>/", views.DownloadFileView.as_view(), name="download_file"),
+    path("dashboard/", views.DashboardFragmentView.as_view(), name="dashboard"),
     path("merchants/", views.MerchantListView.as_view(), name="merchant_list"),
     path("merchants/<int:pk>/", views.MerchantDetailView.as_view(), name="merchant_detail"),
     path(

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "portal.core",
     "portal.accounts",
     "portal.audit",
+    "portal.approvals",
+    "portal.batches",
     "payments",
     "refunds",
     "reconciliation",
@@ -111,6 +113,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.portal",
+                "portal.approvals.context_processors.approvals",
+                "payments.context_processors.downloads",
             ],
         },
     },
@@ -252,9 +256,32 @@ STORAGES = {
 # that check the user's organisation; there is deliberately no MEDIA_URL route.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
+# Transaction detail downloads up to this many rows stream at once; larger ones become a background job.
+TRANSACTIONS_EXPORT_STREAM_LIMIT = env.int("TRANSACTIONS_EXPORT_STREAM_LIMIT", default=50_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# Batch files (portal.batches): raw uploads encrypted at rest with AES-256-GCM under this key
+# (base64 of 32 bytes; `python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`).
+if PRODUCTION:
+    BATCH_FILE_KEY = _required("BATCH_FILE_KEY")
+else:
+    import base64 as _b64
+
+    from cryptography.hazmat.primitives import hashes as _hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF as _HKDF
+
+    _dev_batch_key = _HKDF(algorithm=_hashes.SHA256(), length=32, salt=None, info=b"portal.batches.dev-key").derive(
+        SECRET_KEY.encode()
+    )
+    BATCH_FILE_KEY = env.str("BATCH_FILE_KEY", default=_b64.b64encode(_dev_batch_key).decode())
+BATCH_RAW_RETENTION_DAYS = env.int("BATCH_RAW_RETENTION_DAYS", default=30)
+BATCH_XLSX_MAX_UNCOMPRESSED = env.int("BATCH_XLSX_MAX_UNCOMPRESSED", default=200 * 1024 * 1024)
+BATCH_XLSX_MAX_MEMBERS = env.int("BATCH_XLSX_MAX_MEMBERS", default=1000)
+BATCH_XLSX_MAX_RATIO = env.int("BATCH_XLSX_MAX_RATIO", default=200)
+BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=500)
+BATCH_VALIDATE_CHUNK = env.int("BATCH_VALIDATE_CHUNK", default=5000)
 
 # --- Security headers -------------------------------------------------------------------
 SECURE_CSP = {
@@ -329,7 +356,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "payments-purge-expired-exports": {"task": "payments.purge_expired_exports", "schedule": 3600.0},
+}
+CELERY_BEAT_SCHEDULE["approvals-expire"] = {"task": "approvals.expire_pending_approvals", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["batches-purge-raw"] = {"task": "batches.purge_raw_batch_files", "schedule": 3600.0}
+
+# --- Approvals (maker-checker) ------------------------------------------------------------
+APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
+APPROVAL_ACQUIRER_THRESHOLD_FEN = env.int("APPROVAL_ACQUIRER_THRESHOLD_FEN", default=50_000_000)
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {
@@ -346,3 +381,46 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- ACP gateway and sandbox ----------------------------------------------------------------
+# The embedded default talks ACP over HTTP to the built-in sandbox acquirer (payments.sandbox),
+# whose CA and the portal's own signing certificate are generated on first use in SANDBOX_DIR.
+# PORTAL_ENV=production forces the sandbox off: then the gateway URL, the signing certificate
+# and the trusted certificates must be configured (payments.gateway.config fails loudly if not).
+SANDBOX_ENABLED = False if PRODUCTION else env.bool("SANDBOX_ENABLED", default=True)
+SANDBOX_DIR = Path(env.str("SANDBOX_DIR", default=str(VAR_DIR / "sandbox")))
+# The network's notification schedule is in minutes (0, 1, 2, 4); the sandbox multiplies it by this.
+SANDBOX_NOTIFY_TIME_SCALE = env.float("SANDBOX_NOTIFY_TIME_SCALE", default=1 / 60)
+# How long a "pending" test card or amount stays in process before it succeeds.
+SANDBOX_PENDING_SECONDS = env.int("SANDBOX_PENDING_SECONDS", default=20)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS += ["payments.sandbox"]
+
+
+def _sandbox_file(name: str) -> str:
+    """A file of the sandbox directory in the embedded default; nothing in production."""
+    return str(SANDBOX_DIR / name) if SANDBOX_ENABLED else ""
+
+
+ACP_BASE_URL = env.str("ACP_BASE_URL", default="http://127.0.0.1:8000/sandbox/acp" if SANDBOX_ENABLED else "")
+ACP_FILE_TRANSFER_URL = env.str("ACP_FILE_TRANSFER_URL", default="")  # empty: {ACP_BASE_URL}/filedownload/
+ACP_BACK_URL = env.str("ACP_BACK_URL", default="http://127.0.0.1:8000/gateway/acp/notify/")
+ACP_VERSION = env.str("ACP_VERSION", default="5.1.0")
+ACP_ACCESS_TYPE = env.str("ACP_ACCESS_TYPE", default="0")
+ACP_ACQ_INS_CODE = env.str("ACP_ACQ_INS_CODE", default="")
+ACP_SIGN_PKCS12_PATH = env.str("ACP_SIGN_PKCS12_PATH", default="")
+ACP_SIGN_PKCS12_PASSWORD = env.str("ACP_SIGN_PKCS12_PASSWORD", default="")
+ACP_SIGN_KEY_PATH = env.str("ACP_SIGN_KEY_PATH", default=_sandbox_file("portal_sign.key"))
+ACP_SIGN_CERT_PATH = env.str("ACP_SIGN_CERT_PATH", default=_sandbox_file("portal_sign.crt"))
+ACP_ROOT_CERT_PATHS = env.list("ACP_ROOT_CERT_PATHS", default=[p for p in [_sandbox_file("root.crt")] if p])
+ACP_MIDDLE_CERT_PATHS = env.list("ACP_MIDDLE_CERT_PATHS", default=[p for p in [_sandbox_file("middle.crt")] if p])
+# 5.0.0 answers name their certificate by certId only.
+ACP_VERIFY_CERT_PATHS = env.list("ACP_VERIFY_CERT_PATHS", default=[p for p in [_sandbox_file("sign.crt")] if p])
+ACP_ALLOWED_OWNERS = env.list("ACP_ALLOWED_OWNERS", default=["中国银联股份有限公司"])
+# (connect, read) seconds for calls to the gateway.
+ACP_TIMEOUTS = tuple(env.list("ACP_TIMEOUTS", cast=float, default=[5.0, 30.0]))
+ACP_VERIFY_TLS = env.bool("ACP_VERIFY_TLS", default=True)
+# False replaces the real sleep between status queries with a no-op (tests only).
+ACP_QUERY_SLEEP = env.bool("ACP_QUERY_SLEEP", default=True)
+if SANDBOX_ENABLED:
+    CELERY_BEAT_SCHEDULE["sandbox-notify-due"] = {"task": "sandbox.notify_due", "schedule": 5.0}

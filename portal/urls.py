@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("portal.core.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("audit/", include("portal.audit.urls")),
+    path("approvals/", include("portal.approvals.urls")),
+    path("batches/", include("portal.batches.urls")),
     path("transactions/", include("payments.urls")),
     path("refunds/", include("refunds.urls")),
     path("settlement/", include("reconciliation.urls")),

@@ -9,7 +9,6 @@ from django.test import Client, TransactionTestCase
 
 from .factories import AcquirerFactory, MerchantFactory, PlatformFactory, UserFactory, login_fully
 
-
 _append_only = importlib.import_module("portal.audit.migrations.0002_append_only")
 
 

@@ -5,8 +5,8 @@ from rest_framework import serializers
 
 from portal.accounts.models import Organisation
 
-from ..models import Transaction
-from ..selectors import refundable_amount
+from ..models import ExportJob, Transaction
+from ..selectors import merchant_profile_of, refundable_amount
 
 
 class TransactionSerializer(serializers.ModelSerializer):
@@ -80,8 +80,8 @@ class MerchantSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_settlement_account_masked(self, obj) -> str | None:
-        # The portal holds no settlement account yet.
-        return None
+        profile = merchant_profile_of(obj)
+        return (profile.settlement_account_masked or None) if profile is not None else None
 
 
 class CardRefInputSerializer(serializers.Serializer):
@@ -91,3 +91,38 @@ class CardRefInputSerializer(serializers.Serializer):
 class CardRefSerializer(serializers.Serializer):
     card_ref = serializers.CharField()
     card_masked = serializers.CharField()
+
+
+class ExportJobSerializer(serializers.ModelSerializer):
+    """A background download: ``status`` is queued, running, ready, failed or expired."""
+
+    percent = serializers.IntegerField(read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "file_format",
+            "rows_total",
+            "rows_done",
+            "percent",
+            "size",
+            "sha256",
+            "error",
+            "created_at",
+            "finished_at",
+            "expires_at",
+            "download_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_download_url(self, obj: ExportJob) -> str | None:
+        if obj.status != "ready":
+            return None
+        request = self.context.get("request")
+        path = f"/api/v1/exports/{obj.pk}/download/"
+        return request.build_absolute_uri(path) if request is not None else path

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.http import FileResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, pagination, viewsets
+from rest_framework import exceptions, pagination, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -14,11 +15,20 @@ from portal.accounts.roles import Perm
 
 from .. import exports
 from ..cards import looks_like_pan, luhn_valid, mask_pan, normalise_pan
+from ..choices import ExportStatus
 from ..filtersets import TransactionFilterSet, make_card_ref
 from ..forms import ExportForm
-from ..selectors import merchants_visible_to, transactions_visible_to
-from ..services import ledger_export_record
-from .serializers import CardRefInputSerializer, CardRefSerializer, MerchantSerializer, TransactionSerializer
+from ..selectors import export_jobs_of, merchants_visible_to, transactions_visible_to
+from ..services import export_download_record, export_request, ledger_export_record
+from ..views.downloads import CONTENT_TYPES
+from ..views.transactions import job_format
+from .serializers import (
+    CardRefInputSerializer,
+    CardRefSerializer,
+    ExportJobSerializer,
+    MerchantSerializer,
+    TransactionSerializer,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -54,7 +64,9 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
         return Perm.TRANSACTIONS_EXPORT if getattr(self, "action", None) == "export" else Perm.TRANSACTIONS_VIEW
 
     def get_queryset(self):
-        return transactions_visible_to(self.request.user).select_related("merchant", "acquirer")
+        return transactions_visible_to(self.request.user).select_related(
+            "merchant", "merchant__merchant_profile", "acquirer"
+        )
 
     def filter_queryset(self, queryset):
         if self.action == "list" and looks_like_pan(normalise_pan(self.request.query_params.get("card", ""))):
@@ -64,35 +76,44 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Detail download (CSV or XLSX) of the filtered set",
-        description="At most 50,000 rows; an empty or larger set answers 400 with a message. Audited.",
+        description=(
+            "Same filters as the list. Up to the stream limit (50,000 rows) the file is the answer (200). "
+            "Larger sets: POST the same request and a background job is queued (202 with the job, whose "
+            "status is at /api/v1/exports/{id}/); a GET answers 400. An empty set answers 400. Audited."
+        ),
         parameters=[
             OpenApiParameter("file_format", OpenApiTypes.STR, enum=["csv", "xlsx"]),
             OpenApiParameter("encoding", OpenApiTypes.STR, enum=["utf-8", "gbk"]),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, XLSX): OpenApiTypes.BINARY},
+        request=None,
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, XLSX): OpenApiTypes.BINARY,
+            (202, "application/json"): ExportJobSerializer,
+        },
     )
-    @action(detail=False, methods=["get"], url_path="export", pagination_class=None)
+    @action(detail=False, methods=["get", "post"], url_path="export", pagination_class=None, filterset_class=None)
     def export(self, request):
-        options = ExportForm(request.query_params)
+        data = request.query_params.copy()
+        if request.method == "POST" and hasattr(request.data, "items"):
+            for key, value in request.data.items():
+                data[key] = str(value)
+        options = ExportForm(data)
         if not options.is_valid():
             raise exceptions.ValidationError(options.errors)
-        qs = self.filter_queryset(self.get_queryset())
-        filterset = self.filterset_class(request.query_params, queryset=qs, request=request)
-        filterset.is_valid()
+        if request.method == "GET" and looks_like_pan(normalise_pan(data.get("card", ""))):
+            raise exceptions.ValidationError({"card": [_("Send a full card number to card-ref/ by POST instead.")]})
+        filterset = TransactionFilterSet(data, queryset=self.get_queryset(), request=request)
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        qs = filterset.qs
         rows = qs.count()
         if rows == 0:
             raise exceptions.ValidationError({"non_field_errors": [_("No transactions match this search.")]})
-        if rows > exports.EXPORT_MAX_ROWS:
-            raise exceptions.ValidationError(
-                {
-                    "non_field_errors": [
-                        _("A download can hold at most %(max)s rows; narrow the search.")
-                        % {"max": exports.EXPORT_MAX_ROWS}
-                    ]
-                }
-            )
         file_format = options.cleaned_data["file_format"]
         encoding = options.cleaned_data.get("encoding") or "utf-8"
+        if rows > exports.stream_limit():
+            return self._background(request, filterset, rows, file_format, encoding)
         ledger_export_record(
             actor=request.user,
             rows=rows,
@@ -113,6 +134,38 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
         )
         response["Content-Disposition"] = 'attachment; filename="transactions.csv"'
         return response
+
+    def _background(self, request, filterset, rows: int, file_format: str, encoding: str):
+        fmt = job_format(file_format, encoding)
+        limit = exports.job_limit(fmt)
+        if request.method != "POST":
+            raise exceptions.ValidationError(
+                {
+                    "non_field_errors": [
+                        _(
+                            "This search has more than %(max)s rows: POST the same request to have the file "
+                            "prepared in the background."
+                        )
+                        % {"max": exports.stream_limit()}
+                    ]
+                }
+            )
+        if rows > limit:
+            raise exceptions.ValidationError(
+                {
+                    "non_field_errors": [
+                        _("A download can hold at most %(max)s rows; narrow the search.") % {"max": limit}
+                    ]
+                }
+            )
+        job = export_request(
+            actor=request.user,
+            params=filterset.job_params(),
+            fmt=fmt,
+            rows_total=rows,
+            description={**filterset.describe(), "via": "api"},
+        )
+        return Response(ExportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Exchange a full card number for a card_ref search token",
@@ -139,4 +192,40 @@ class MerchantViewSet(viewsets.ReadOnlyModelViewSet):
     required_permission = Perm.MERCHANTS_VIEW
 
     def get_queryset(self):
-        return merchants_visible_to(self.request.user)
+        return merchants_visible_to(self.request.user).select_related("merchant_profile")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your background downloads, newest first"),
+    retrieve=extend_schema(summary="One background download: status and progress"),
+)
+class ExportJobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Background detail downloads of the signed-in user only (anybody else's job is a 404)."""
+
+    serializer_class = ExportJobSerializer
+    required_permission = Perm.TRANSACTIONS_EXPORT
+    filterset_class = None
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return export_jobs_of(self.request.user)
+
+    @extend_schema(
+        summary="The prepared file of a ready download (audited)",
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, XLSX): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path="download")
+    def download(self, request, pk=None):
+        job = self.get_object()
+        if job.status != ExportStatus.READY or job.expires_at is None or job.expires_at <= timezone.now():
+            raise exceptions.NotFound(_("This download is not ready or has expired."))
+        try:
+            handle = open(job.path, "rb")  # FileResponse closes it
+        except FileNotFoundError as exc:
+            raise exceptions.NotFound() from exc
+        export_download_record(actor=request.user, job=job)
+        response = FileResponse(
+            handle, as_attachment=True, filename=job.download_name, content_type=CONTENT_TYPES[job.file_format]
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

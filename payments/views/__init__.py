@@ -1,5 +1,7 @@
 """Views of the transaction query (merchant and acquirer) and the merchant information query."""
 
+from .dashboard import DashboardFragmentView
+from .downloads import DownloadFileView, DownloadListView
 from .merchants import MerchantDetailView, MerchantListView
 from .transactions import (
     HistoryView,
@@ -9,6 +11,9 @@ from .transactions import (
 )
 
 __all__ = [
+    "DashboardFragmentView",
+    "DownloadFileView",
+    "DownloadListView",
     "HistoryView",
     "MerchantDetailView",
     "MerchantListView",

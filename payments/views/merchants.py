@@ -10,6 +10,8 @@ from portal.accounts.roles import Perm
 from portal.core.mixins import PortalPermissionMixin
 
 from .. import selectors
+from ..models import PRODUCTS
+from ..money import format_yuan
 from ..tables import MerchantTable
 
 
@@ -26,8 +28,8 @@ class MerchantListView(PortalPermissionMixin, TemplateView):
 
 
 class MerchantDetailView(PortalPermissionMixin, TemplateView):
-    """Status, MCC, names and user count. Settlement account, products and limits are not held
-    by the portal yet and show a dash."""
+    """Status, MCC, names, user count and the merchant's profile: settlement account (masked),
+    products with their names, limits in yuan and the refund window. Without a profile: dashes."""
 
     template_name = "payments/merchant_detail.html"
     permission_required = Perm.MERCHANTS_VIEW
@@ -36,6 +38,7 @@ class MerchantDetailView(PortalPermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         merchant = selectors.merchant_get(self.request.user, kwargs["pk"])
         context["merchant"] = merchant
+        profile = selectors.merchant_profile_of(merchant)
         context["fields"] = [
             (_("Merchant number"), merchant.code),
             (_("Chinese name"), merchant.name_zh),
@@ -44,9 +47,33 @@ class MerchantDetailView(PortalPermissionMixin, TemplateView):
             (_("MCC"), merchant.mcc or "—"),
             (_("Acquirer"), f"{merchant.acquirer.code} {merchant.acquirer.display_name}"),
             (_("Users"), str(merchant.user_count)),
-            (_("Settlement account"), "—"),
-            (_("Products"), "—"),
-            (_("Limits"), "—"),
+            (_("Settlement account"), _account(profile)),
+            (_("Products"), _products(profile)),
+            (_("Limit per transaction (yuan)"), _limit(profile, "limit_per_txn")),
+            (_("Daily limit (yuan)"), _limit(profile, "limit_daily")),
+            (_("Monthly limit (yuan)"), _limit(profile, "limit_monthly")),
+            (
+                _("Online refund window"),
+                _("%(days)s days") % {"days": selectors.merchant_refund_window_days(merchant)},
+            ),
             (_("Onboarded"), merchant.created_at.date().isoformat()),
         ]
         return context
+
+
+def _account(profile) -> str:
+    if profile is None or not profile.settlement_account_masked:
+        return "—"
+    bank = f" ({profile.settlement_bank})" if profile.settlement_bank else ""
+    return f"{profile.settlement_account_masked}{bank}"
+
+
+def _products(profile) -> str:
+    if profile is None or not profile.products:
+        return "—"
+    return "; ".join(f"{code} {PRODUCTS.get(code, '')}".strip() for code in profile.products)
+
+
+def _limit(profile, name: str) -> str:
+    value = getattr(profile, name, None) if profile is not None else None
+    return format_yuan(value) if value is not None else _("No limit")

@@ -14,10 +14,12 @@ from portal.accounts.roles import Perm
 from portal.core.mixins import PortalPermissionMixin
 
 from .. import exports, selectors, settlement
+from ..choices import ExportFormat
+from ..context_processors import remember_pending_export
 from ..filtersets import TransactionFilterSet
 from ..forms import FULL_PAN_INVALID, ExportForm, full_pan_in, search_params, style_filter_form
 from ..money import format_yuan
-from ..services import ledger_export_record
+from ..services import export_request, ledger_export_record
 from ..tables import TransactionTable
 
 
@@ -134,7 +136,9 @@ class TransactionDetailView(PortalPermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         txn = selectors.transaction_get(self.request.user, kwargs["pk"])
         original, children = selectors.transaction_family(txn)
-        position = selectors.refund_position(original, children)
+        position = selectors.refund_position(
+            original, children, window_days=selectors.merchant_refund_window_days(txn.merchant)
+        )
         tz = settlement.business_tz()
         context.update(
             txn=txn,
@@ -205,18 +209,10 @@ class TransactionExportView(PortalPermissionMixin, TemplateView):
         if rows == 0:
             messages.warning(request, _("No transactions match this search, so there is nothing to download."))
             return HttpResponseRedirect(back)
-        if rows > exports.EXPORT_MAX_ROWS:
-            messages.error(
-                request,
-                _(
-                    "This search has %(rows)s transactions; a download can hold at most %(max)s. "
-                    "Narrow the search (for example a shorter date range) and download again."
-                )
-                % {"rows": f"{rows:,}", "max": f"{exports.EXPORT_MAX_ROWS:,}"},
-            )
-            return HttpResponseRedirect(back)
         file_format = options.cleaned_data["file_format"]
         encoding = options.cleaned_data.get("encoding") or "utf-8"
+        if rows > exports.stream_limit():
+            return self._background(request, filterset, rows, file_format, encoding, back)
         ledger_export_record(
             actor=request.user,
             rows=rows,
@@ -238,3 +234,42 @@ class TransactionExportView(PortalPermissionMixin, TemplateView):
         )
         response["Content-Disposition"] = f'attachment; filename="transactions_{stamp}.csv"'
         return response
+
+    def _background(self, request, filterset, rows: int, file_format: str, encoding: str, back: str):
+        """More rows than stream at once: queue a background job and send the user to My downloads."""
+        fmt = job_format(file_format, encoding)
+        limit = exports.job_limit(fmt)
+        if rows > limit:
+            messages.error(
+                request,
+                _(
+                    "This search has %(rows)s transactions; a download can hold at most %(max)s. "
+                    "Narrow the search (for example a shorter date range) and download again."
+                )
+                % {"rows": f"{rows:,}", "max": f"{limit:,}"},
+            )
+            return HttpResponseRedirect(back)
+        job = export_request(
+            actor=request.user,
+            params=filterset.job_params(),
+            fmt=fmt,
+            rows_total=rows,
+            description=filterset.describe(),
+        )
+        remember_pending_export(request, job.pk)
+        messages.info(
+            request,
+            _(
+                "This search has %(rows)s transactions, more than can be downloaded at once. The file is being "
+                "prepared in the background; you will find it under My downloads, kept for 7 days."
+            )
+            % {"rows": f"{rows:,}"},
+        )
+        return HttpResponseRedirect(reverse("payments:downloads"))
+
+
+def job_format(file_format: str, encoding: str) -> str:
+    """The background job's format from the download form's format and encoding."""
+    if file_format == "xlsx":
+        return ExportFormat.XLSX
+    return ExportFormat.CSV_GBK if encoding == "gbk" else ExportFormat.CSV_UTF8

@@ -93,7 +93,12 @@ class TwoFactorRequiredMiddleware:
         if not user.is_authenticated:
             if _is_api(request):
                 return JsonResponse(
-                    {"error": {"code": "not_authenticated", "message": _("Sign in with your password and second factor.")}},
+                    {
+                        "error": {
+                            "code": "not_authenticated",
+                            "message": _("Sign in with your password and second factor."),
+                        }
+                    },
                     status=401,
                 )
             return redirect(f"{reverse(settings.LOGIN_URL)}?next={request.get_full_path()}")

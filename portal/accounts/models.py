@@ -191,6 +191,9 @@ class PasswordHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.created_at:%Y-%m-%d}"
+
 
 class SMSDevice(ThrottlingMixin, CooldownMixin, SideChannelDevice):
     """A django-otp device that sends a 6-digit code by SMS to the user's verified phone.

@@ -77,7 +77,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             Perm.RECONCILIATION_MANAGE,
         }
     ),
-    Role.ACQUIRER_ADMIN: frozenset({Perm.USERS_VIEW, Perm.USERS_MANAGE, Perm.ORG_VIEW, Perm.MERCHANTS_VIEW, Perm.AUDIT_VIEW}),
+    Role.ACQUIRER_ADMIN: frozenset(
+        {Perm.USERS_VIEW, Perm.USERS_MANAGE, Perm.ORG_VIEW, Perm.MERCHANTS_VIEW, Perm.AUDIT_VIEW}
+    ),
     Role.ACQUIRER_REVIEWER: frozenset(
         {
             Perm.ORG_VIEW,

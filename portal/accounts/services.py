@@ -17,16 +17,27 @@ from .roles import ROLES_BY_ORG_KIND
 from .validation import validate_organisation
 
 
-def organisation_create(*, actor: User | None, kind: str, code: str, name_zh: str, name_en: str = "",
-                        acquirer: Organisation | None = None, mcc: str = "", status: str = "active") -> Organisation:
+def organisation_create(
+    *,
+    actor: User | None,
+    kind: str,
+    code: str,
+    name_zh: str,
+    name_en: str = "",
+    acquirer: Organisation | None = None,
+    mcc: str = "",
+    status: str = "active",
+) -> Organisation:
     """Create an acquirer, merchant or platform organisation after checking its codes."""
-    org = Organisation(kind=kind, code=code, name_zh=name_zh, name_en=name_en, acquirer=acquirer, mcc=mcc,
-                       status=status)
+    org = Organisation(
+        kind=kind, code=code, name_zh=name_zh, name_en=name_en, acquirer=acquirer, mcc=mcc, status=status
+    )
     validate_organisation(org)
     with transaction.atomic():
         org.save()
-        audit_record(action="organisation.create", actor=actor, organisation=org, obj=org,
-                     details={"kind": kind, "code": code})
+        audit_record(
+            action="organisation.create", actor=actor, organisation=org, obj=org, details={"kind": kind, "code": code}
+        )
     return org
 
 
@@ -36,8 +47,9 @@ def validate_roles_for(organisation: Organisation, roles: Iterable[str]) -> list
     allowed = ROLES_BY_ORG_KIND[organisation.kind]
     bad = [r for r in roles if r not in allowed]
     if bad:
-        raise ValidationError({"roles": _("These roles do not exist in this organisation: %(roles)s") % {
-            "roles": ", ".join(bad)}})
+        raise ValidationError(
+            {"roles": _("These roles do not exist in this organisation: %(roles)s") % {"roles": ", ".join(bad)}}
+        )
     return roles
 
 
@@ -47,8 +59,9 @@ def _record_password(user: User) -> None:
     user.password_history.exclude(pk__in=keep).delete()
 
 
-def user_set_password(*, actor: User | None, user: User, raw_password: str, must_change: bool,
-                      action: str = "auth.password_change") -> None:
+def user_set_password(
+    *, actor: User | None, user: User, raw_password: str, must_change: bool, action: str = "auth.password_change"
+) -> None:
     """Validate and set a password, keep it in the history and audit the change.
 
     ``must_change`` forces a change at the next sign-in (created or reset accounts).
@@ -61,20 +74,44 @@ def user_set_password(*, actor: User | None, user: User, raw_password: str, must
         user.session_epoch += 1
         user.save(update_fields=["password", "must_change_password", "session_epoch"])
         _record_password(user)
-        audit_record(action=action, actor=actor, organisation=user.organisation, obj=user,
-                     details={"username": user.username, "must_change": must_change})
+        audit_record(
+            action=action,
+            actor=actor,
+            organisation=user.organisation,
+            obj=user,
+            details={"username": user.username, "must_change": must_change},
+        )
 
 
-def user_create(*, actor: User | None, organisation: Organisation, username: str, raw_password: str,
-                first_name: str = "", last_name: str = "", email: str = "", phone: str = "",
-                phone_verified: bool = False, roles: Iterable[str] = (), must_change_password: bool = True,
-                language: str = "") -> User:
+def user_create(
+    *,
+    actor: User | None,
+    organisation: Organisation,
+    username: str,
+    raw_password: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    phone: str = "",
+    phone_verified: bool = False,
+    roles: Iterable[str] = (),
+    must_change_password: bool = True,
+    language: str = "",
+) -> User:
     """Create a user in ``organisation`` with roles and an initial password (audited)."""
     roles = validate_roles_for(organisation, roles)
-    user = User(username=username, organisation=organisation, first_name=first_name, last_name=last_name,
-                email=email, phone=phone, phone_verified=phone_verified and bool(phone),
-                must_change_password=must_change_password, language=language,
-                created_by=actor if getattr(actor, "pk", None) else None)
+    user = User(
+        username=username,
+        organisation=organisation,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        phone_verified=phone_verified and bool(phone),
+        must_change_password=must_change_password,
+        language=language,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
     user.full_clean(exclude=["password"])
     validate_password(raw_password, user)
     with transaction.atomic():
@@ -84,8 +121,13 @@ def user_create(*, actor: User | None, organisation: Organisation, username: str
         RoleAssignment.objects.bulk_create(
             [RoleAssignment(user=user, role=r, granted_by=user.created_by) for r in roles]
         )
-        audit_record(action="user.create", actor=actor, organisation=organisation, obj=user,
-                     details={"username": username, "roles": roles})
+        audit_record(
+            action="user.create",
+            actor=actor,
+            organisation=organisation,
+            obj=user,
+            details={"username": username, "roles": roles},
+        )
     return user
 
 
@@ -124,9 +166,7 @@ INITIAL_PASSWORD_LENGTH = 16
 GRANTABLE_ROLES: dict[str, frozenset[str] | None] = {
     Role.PLATFORM_ADMIN: None,
     Role.ACQUIRER_ADMIN: frozenset({Role.ACQUIRER_ADMIN, Role.ACQUIRER_REVIEWER, Role.AUDITOR}),
-    Role.MERCHANT_ADMIN: frozenset(
-        {Role.MERCHANT_ADMIN, Role.MERCHANT_OPERATOR, Role.MERCHANT_REVIEWER, Role.AUDITOR}
-    ),
+    Role.MERCHANT_ADMIN: frozenset({Role.MERCHANT_ADMIN, Role.MERCHANT_OPERATOR, Role.MERCHANT_REVIEWER, Role.AUDITOR}),
 }
 
 
@@ -178,9 +218,7 @@ def with_lock_state(qs: QuerySet) -> QuerySet:
         .annotate(total=Sum("failures_since_start"))
         .values("total")
     )
-    return qs.annotate(
-        recent_failures=Coalesce(Subquery(failures, output_field=IntegerField()), Value(0))
-    )
+    return qs.annotate(recent_failures=Coalesce(Subquery(failures, output_field=IntegerField()), Value(0)))
 
 
 def user_is_locked(user: User) -> bool:
@@ -216,9 +254,7 @@ def _check_roles(actor, organisation: Organisation, roles: Iterable[str], *, cha
     refused = sorted(set(changed) - allowed)
     if refused:
         labels = ", ".join(str(Role(r).label) if r in Role.values else r for r in refused)
-        raise ValidationError(
-            {"roles": _("You may not grant or remove these roles: %(roles)s") % {"roles": labels}}
-        )
+        raise ValidationError({"roles": _("You may not grant or remove these roles: %(roles)s") % {"roles": labels}})
     return roles
 
 
@@ -254,19 +290,33 @@ def _deliver_password(*, user: User, password: str, delivery: str, reset: bool) 
     # In the recipient's language, not the administrator's.
     with override(user.language or settings.LANGUAGE_CODE):
         if reset:
-            text = _("Your merchant portal password was reset. User %(username)s, temporary password "
-                     "%(password)s. Change it when you sign in.")
+            text = _(
+                "Your merchant portal password was reset. User %(username)s, temporary password "
+                "%(password)s. Change it when you sign in."
+            )
         else:
-            text = _("Your merchant portal account %(username)s was created. Temporary password "
-                     "%(password)s. Change it when you sign in.")
-    sms_send(phone=user.phone, text=text % {"username": user.username, "password": password},
-             purpose="initial_password")
+            text = _(
+                "Your merchant portal account %(username)s was created. Temporary password "
+                "%(password)s. Change it when you sign in."
+            )
+    sms_send(
+        phone=user.phone, text=text % {"username": user.username, "password": password}, purpose="initial_password"
+    )
     return None
 
 
-def user_create_managed(*, actor: User, organisation: Organisation, username: str, first_name: str = "",
-                        last_name: str = "", email: str = "", phone: str = "", roles: Iterable[str],
-                        delivery: str = PasswordDelivery.SHOW) -> tuple[User, str | None]:
+def user_create_managed(
+    *,
+    actor: User,
+    organisation: Organisation,
+    username: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    phone: str = "",
+    roles: Iterable[str],
+    delivery: str = PasswordDelivery.SHOW,
+) -> tuple[User, str | None]:
     """An administrator creates a user with a generated initial password that must be changed.
 
     Returns the user and the initial password to show once (None when it went out by SMS).
@@ -279,15 +329,24 @@ def user_create_managed(*, actor: User, organisation: Organisation, username: st
         raise ValidationError({"delivery": _("Enter a mobile phone number to send the password by SMS.")})
     password = generate_initial_password()
     with transaction.atomic():
-        user = user_create(actor=actor, organisation=organisation, username=username, raw_password=password,
-                           first_name=first_name, last_name=last_name, email=email, phone=phone,
-                           phone_verified=bool(phone), roles=roles, must_change_password=True)
+        user = user_create(
+            actor=actor,
+            organisation=organisation,
+            username=username,
+            raw_password=password,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            phone=phone,
+            phone_verified=bool(phone),
+            roles=roles,
+            must_change_password=True,
+        )
         shown = _deliver_password(user=user, password=password, delivery=delivery, reset=False)
     return user, shown
 
 
-def user_update(*, actor: User, user: User, first_name: str, last_name: str, phone: str,
-                roles: Iterable[str]) -> User:
+def user_update(*, actor: User, user: User, first_name: str, last_name: str, phone: str, roles: Iterable[str]) -> User:
     """Change a user's name, phone and roles; audited as ``user.update`` with before/after.
 
     Nobody changes their own roles. A phone set by an administrator counts as verified and
@@ -300,8 +359,12 @@ def user_update(*, actor: User, user: User, first_name: str, last_name: str, pho
     if (added or removed) and actor.pk == user.pk:
         raise ValidationError({"roles": _("You cannot change your own roles.")})
     roles = _check_roles(actor, user.organisation, roles, changed=added | removed)
-    before = {"first_name": user.first_name, "last_name": user.last_name, "phone": mask_phone(user.phone),
-              "roles": before_roles}
+    before = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "phone": mask_phone(user.phone),
+        "roles": before_roles,
+    }
     phone_changed = phone != user.phone
     user.first_name, user.last_name, user.phone = first_name, last_name, phone
     if phone_changed:
@@ -353,8 +416,13 @@ def user_disable(*, actor: User, user: User) -> User:
         )
         if not changed:
             raise ValidationError(_("This user is already disabled."))
-        audit_record(action="user.disable", actor=actor, organisation=user.organisation, obj=user,
-                     details={"username": user.username})
+        audit_record(
+            action="user.disable",
+            actor=actor,
+            organisation=user.organisation,
+            obj=user,
+            details={"username": user.username},
+        )
         user_id = user.pk
         transaction.on_commit(lambda: _end_sessions(user_id))
     user.refresh_from_db(fields=["is_active", "session_epoch"])
@@ -367,8 +435,13 @@ def user_enable(*, actor: User, user: User) -> User:
     with transaction.atomic():
         if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
             raise ValidationError(_("This user is already enabled."))
-        audit_record(action="user.enable", actor=actor, organisation=user.organisation, obj=user,
-                     details={"username": user.username})
+        audit_record(
+            action="user.enable",
+            actor=actor,
+            organisation=user.organisation,
+            obj=user,
+            details={"username": user.username},
+        )
     user.refresh_from_db(fields=["is_active"])
     return user
 
@@ -384,8 +457,13 @@ def user_unlock(*, actor: User, user: User) -> int:
     with transaction.atomic():
         # With axes' database handler the reset runs in this transaction, with the audit event.
         removed = reset(username=user.username)
-        audit_record(action="user.unlock", actor=actor, organisation=user.organisation, obj=user,
-                     details={"username": user.username, "attempts_cleared": removed})
+        audit_record(
+            action="user.unlock",
+            actor=actor,
+            organisation=user.organisation,
+            obj=user,
+            details={"username": user.username, "attempts_cleared": removed},
+        )
     return removed
 
 
@@ -400,7 +478,6 @@ def user_reset_password(*, actor: User, user: User, delivery: str = PasswordDeli
         raise ValidationError({"delivery": _("This user has no mobile phone number to send the password to.")})
     password = generate_initial_password()
     with transaction.atomic():
-        user_set_password(actor=actor, user=user, raw_password=password, must_change=True,
-                          action="user.password_reset")
+        user_set_password(actor=actor, user=user, raw_password=password, must_change=True, action="user.password_reset")
         shown = _deliver_password(user=user, password=password, delivery=delivery, reset=True)
     return shown

@@ -11,7 +11,9 @@ class LetterAndDigitValidator:
 
     def validate(self, password: str, user=None) -> None:
         if not any(ch.isalpha() for ch in password) or not any(ch.isdigit() for ch in password):
-            raise ValidationError(_("Your password must contain at least one letter and one digit."), code="password_letter_digit")
+            raise ValidationError(
+                _("Your password must contain at least one letter and one digit."), code="password_letter_digit"
+            )
 
     def get_help_text(self) -> str:
         return _("Your password must contain at least one letter and one digit.")

@@ -14,14 +14,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from portal.core.context import current_origin
+from portal.core.logging import mask_card_numbers
 
 from .models import AuditChainHead, AuditEvent, AuditOutcome
 
 GENESIS_HASH = "0" * 64
 
 # Keys whose values are never written to an audit event.
-_SECRET_KEY = re.compile(r"pass|secret|token|otp|code$|^code|pan$|card_?no|card_number|cvv|cvn|pin$", re.I)
-_DIGIT_RUN = re.compile(r"\d{13,19}")
+# (An organisation "code" or a "resp_code" is not a secret; one-time codes are named otp/sms_code.)
+_SECRET_KEY = re.compile(
+    r"pass|secret|token|otp|sms_?code|verification_?code|^pan$|card_?no|card_number|acc_?no|cvv|cvn|^pin$", re.I
+)
 
 
 def _scrub(value: Any) -> Any:
@@ -31,7 +34,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     if isinstance(value, str):
-        return _DIGIT_RUN.sub(lambda m: m.group(0)[:6] + "*" * (len(m.group(0)) - 10) + m.group(0)[-4:], value)
+        return mask_card_numbers(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     return str(value)

@@ -20,6 +20,7 @@ class DocsView(SpectacularSwaggerSplitView):
 api_v1 = [
     path("", include("portal.accounts.api.urls")),
     path("", include("portal.audit.api.urls")),
+    path("", include("portal.approvals.api.urls")),
     path("", include("payments.api.urls")),
 ]
 

@@ -13,11 +13,20 @@ def portal_deploy_checks(app_configs, **kwargs):
         errors.append(Warning("Sessions may last longer than 12 hours.", id="portal.W002"))
     names = {v["NAME"].rsplit(".", 1)[-1]: v for v in settings.AUTH_PASSWORD_VALIDATORS}
     min_len = names.get("MinimumLengthValidator", {}).get("OPTIONS", {}).get("min_length", 8)
-    required = {"MinimumLengthValidator", "CommonPasswordValidator", "LetterAndDigitValidator",
-                "PasswordHistoryValidator"}
+    required = {
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "LetterAndDigitValidator",
+        "PasswordHistoryValidator",
+    }
     if not required <= set(names) or min_len < 12:
-        errors.append(Warning("Password validators are weaker than the policy (12+ characters, letters and "
-                              "digits, common passwords, history of 4).", id="portal.W003"))
+        errors.append(
+            Warning(
+                "Password validators are weaker than the policy (12+ characters, letters and "
+                "digits, common passwords, history of 4).",
+                id="portal.W003",
+            )
+        )
     if not settings.PASSWORD_HASHERS or "Argon2" not in settings.PASSWORD_HASHERS[0]:
         errors.append(Warning("The first password hasher is not Argon2.", id="portal.W004"))
     if not 0 < settings.UPLOAD_MAX_BYTES <= 200 * 1024 * 1024:
@@ -26,8 +35,9 @@ def portal_deploy_checks(app_configs, **kwargs):
     if "django.middleware.csp.ContentSecurityPolicyMiddleware" not in settings.MIDDLEWARE or not csp:
         errors.append(Warning("No Content-Security-Policy is sent.", id="portal.W006"))
     elif any(k not in csp for k in ("object-src", "base-uri", "frame-ancestors")):
-        errors.append(Warning("The Content-Security-Policy lacks object-src, base-uri or frame-ancestors.",
-                              id="portal.W007"))
+        errors.append(
+            Warning("The Content-Security-Policy lacks object-src, base-uri or frame-ancestors.", id="portal.W007")
+        )
     if settings.SMS_BACKEND == "outbox":
         errors.append(Warning("SMS goes to the development outbox; set SMS_BACKEND.", id="portal.W008"))
     return errors

@@ -17,11 +17,12 @@ class RequestOrigin:
     request_id: str = ""
 
 
-_origin: contextvars.ContextVar[RequestOrigin] = contextvars.ContextVar("request_origin", default=RequestOrigin())
+_NO_ORIGIN = RequestOrigin()
+_origin: contextvars.ContextVar[RequestOrigin | None] = contextvars.ContextVar("request_origin", default=None)
 
 
 def current_origin() -> RequestOrigin:
-    return _origin.get()
+    return _origin.get() or _NO_ORIGIN
 
 
 def set_origin(origin: RequestOrigin) -> contextvars.Token:

@@ -22,6 +22,8 @@ class NavItem:
 NAVIGATION = (
     NavItem("home", _("Home"), "core:home", None),
     NavItem("transactions", _("Transactions"), "payments:index", Perm.TRANSACTIONS_VIEW),
+    NavItem("merchants", _("Merchants"), "payments:merchant_list", Perm.MERCHANTS_VIEW),
+    NavItem("downloads", _("My downloads"), "payments:downloads", Perm.TRANSACTIONS_EXPORT),
     NavItem("settlement", _("Settlement & reconciliation"), "reconciliation:index", Perm.SETTLEMENT_VIEW),
     NavItem("refunds", _("Refunds"), "refunds:index", Perm.REFUNDS_VIEW),
     NavItem("batches", _("Batch collection & payout"), "payments:batches", Perm.BATCHES_VIEW),
@@ -44,4 +46,10 @@ def navigation_for(request) -> list[dict]:
             continue
         active = path == url if item.key == "home" else path.startswith(url)
         items.append({"key": item.key, "label": item.label, "url": url, "active": active})
+    # Sections nested in another's URL (merchants under transactions): only the closest is current.
+    current = [i for i in items if i["active"]]
+    if len(current) > 1:
+        closest = max(current, key=lambda i: len(i["url"]))
+        for entry in current:
+            entry["active"] = entry is closest
     return items

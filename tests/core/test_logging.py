@@ -56,13 +56,13 @@ def test_secret_values_are_blanked(key, sep, value):
 def test_the_filter_rewrites_the_record_including_its_arguments():
     # given a record whose card number arrives through the %-arguments
     record = logging.LogRecord(
-        "portal", logging.INFO, __file__, 1, "card %s password=%s", ("6222021234567890123", "hunter2hunter2"), None
+        "portal", logging.INFO, __file__, 1, "card %s password=%s", ("6222021234567890128", "hunter2hunter2"), None
     )
     # when the filter runs
     kept = RedactSecretsFilter().filter(record)
     # then the record is kept, rendered and masked
     assert kept is True
-    assert record.getMessage() == "card 622202*********0123 password=[redacted]"
+    assert record.getMessage() == "card 622202*********0128 password=[redacted]"
 
 
 def test_ordinary_numbers_are_left_alone():

@@ -4,9 +4,10 @@ import django.contrib.auth.validators
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import portal.accounts.models
 from django.conf import settings
 from django.db import migrations, models
+
+import portal.accounts.models
 
 
 class Migration(migrations.Migration):

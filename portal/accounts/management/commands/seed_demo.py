@@ -37,8 +37,9 @@ class Command(BaseCommand):
         if not accounts_only:
             self.seed()
         self.stdout.write("")
-        self.stdout.write("Demo accounts (password %s; the SMS code is in this log and at /dev/sms-outbox/):"
-                          % DEMO_PASSWORD)
+        self.stdout.write(
+            "Demo accounts (password %s; the SMS code is in this log and at /dev/sms-outbox/):" % DEMO_PASSWORD
+        )
         for username, code, roles, phone, *_ in USERS:
             self.stdout.write(f"  {username:<20} {code:<16} {', '.join(roles):<20} {phone}")
         self.stdout.write("")
@@ -61,8 +62,15 @@ class Command(BaseCommand):
             if User.objects.filter(username=username).exists():
                 continue
             user_create(
-                actor=None, organisation=orgs[code], username=username, raw_password=DEMO_PASSWORD,
-                first_name=first, last_name=last, phone=phone, phone_verified=True, roles=roles,
+                actor=None,
+                organisation=orgs[code],
+                username=username,
+                raw_password=DEMO_PASSWORD,
+                first_name=first,
+                last_name=last,
+                phone=phone,
+                phone_verified=True,
+                roles=roles,
                 must_change_password=False,
             )
             created += 1

@@ -1,0 +1,324 @@
+"""The background half of the batch services: validation of an uploaded file.
+
+``batch_validate`` streams the decrypted file through the kind's parser, validates chunks of lines
+(the kind's set-based checks, then the order-id guard), writes each chunk's lines in one statement
+(COPY on PostgreSQL, bulk INSERT elsewhere) together with the progress counters, and ends in
+``validated`` or ``invalid``. Memory stays bounded by one chunk. A re-run after a crash (same batch
+still ``validating``) takes over with a new work token, drops the partial lines and starts over;
+the superseded run stops at its next chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import storage
+from .choices import BatchStatus, FileFormat, LineStatus
+from .models import Batch, BatchLine, BatchOrderId
+from .registry import FileError, FileRejected, LineError, ParseContext, ParsedLine, get_kind
+from .services import _audit, _release_order_ids, batch_transition
+from .uploads import check_xlsx_inflated
+
+logger = logging.getLogger(__name__)
+
+
+class _Superseded(Exception):
+    """The batch left ``validating`` or another run took over: stop quietly."""
+
+
+def _claim(batch_id: int) -> tuple[Batch, str] | None:
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        left = batch_transition(
+            batch_id=batch_id, old={BatchStatus.UPLOADED}, new=BatchStatus.VALIDATING, work_token=token
+        )
+        if left is None:
+            # A re-run after a crash: take over only a batch still validating.
+            if not Batch.objects.filter(pk=batch_id, status=BatchStatus.VALIDATING).update(work_token=token):
+                return None
+            BatchLine.objects.filter(batch_id=batch_id).delete()
+            _release_order_ids(batch_id)
+            Batch.objects.filter(pk=batch_id).update(**_ZERO)
+    return Batch.objects.select_related("organisation", "merchant").get(pk=batch_id), token
+
+
+_ZERO = {
+    "total_lines": 0,
+    "valid_lines": 0,
+    "invalid_lines": 0,
+    "total_amount": 0,
+    "valid_amount": 0,
+    "progress_bytes": 0,
+    "chunk_count": 0,
+    "error_code": "",
+    "error_params": {},
+}
+
+
+def batch_validate(*, batch_id: int) -> str | None:
+    """Validate batch ``batch_id`` (the body of the ``validate_batch`` task); returns the final status,
+    or None when there was nothing to do. A file-level problem (the parser's ``FileError``, too many
+    lines, an unreadable file, a parser crash) ends in ``invalid`` with one message and no lines;
+    database faults propagate so that the task retries."""
+    claimed = _claim(batch_id)
+    if claimed is None:
+        return None
+    batch, token = claimed
+    try:
+        _run(batch, token)
+    except _Superseded:
+        return None
+    except FileRejected as exc:
+        return _fail_file(batch, token, exc.code, exc.params)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # a parser bug or hostile input: fail closed, log no content
+        logger.error("batch %s: validation failed with %s", batch_id, type(exc).__name__)
+        return _fail_file(batch, token, "file_unreadable", {})
+    return _finish(batch, token)
+
+
+@contextlib.contextmanager
+def _open_for_parse(batch: Batch) -> Iterator:
+    """The decrypted upload: a stream for text; for xlsx a temporary file that passed the
+    inflated-size check (openpyxl needs a seekable zip), deleted on exit."""
+    if batch.file_format == FileFormat.XLSX:
+        with tempfile.TemporaryFile() as tmp:
+            with storage.open_plaintext(batch.stored_name) as src:
+                shutil.copyfileobj(src, tmp, storage.CHUNK)
+            tmp.seek(0)
+            check_xlsx_inflated(tmp)
+            yield tmp, None
+    else:
+        raw = storage.DecryptingReader(storage.path_for(batch.stored_name))
+        import io
+
+        with io.BufferedReader(raw, buffer_size=storage.CHUNK) as stream:
+            yield stream, raw
+
+
+def _run(batch: Batch, token: str) -> None:
+    kind = get_kind(batch.kind)
+    ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
+    ctx.state["_valid_index"] = 0
+    chunk_size = settings.BATCH_VALIDATE_CHUNK
+    with _open_for_parse(batch) as (stream, counter):
+        pending: list = []
+        count = 0
+        for item in kind.parse(stream, batch.file_format, ctx):
+            if isinstance(item, FileError):
+                raise FileRejected(item.code, item.params)
+            count += 1
+            if count > kind.max_lines:
+                raise FileRejected("too_many_lines", {"limit": kind.max_lines})
+            pending.append(item)
+            if len(pending) >= chunk_size:
+                _flush(batch, kind, ctx, pending, token, counter)
+                pending = []
+        if pending:
+            _flush(batch, kind, ctx, pending, token, counter)
+        if count == 0:
+            raise FileRejected("no_lines")
+
+
+def _flush(batch: Batch, kind, ctx: ParseContext, items: list, token: str, counter) -> None:
+    parsed = [i for i in items if isinstance(i, ParsedLine)]
+    errors: dict[int, LineError] = {i.line_no: i for i in items if isinstance(i, LineError)}
+    if kind.validate_chunk and parsed:
+        for err in kind.validate_chunk(batch, parsed, ctx) or ():
+            errors[err.line_no] = err
+    for line in parsed:
+        if line.line_no not in errors and not line.order_id:
+            errors[line.line_no] = LineError(line.line_no, "order_id_missing", column="orderId")
+    with transaction.atomic():
+        # The batch row first: it serialises this chunk against a cancel or a run that took over.
+        if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(
+            updated_at=timezone.now()
+        ):
+            raise _Superseded
+        _reserve_order_ids(batch, kind, [p for p in parsed if p.line_no not in errors], errors)
+        rows, counts = _rows(batch, items, errors, ctx)
+        _insert_lines(rows)
+        Batch.objects.filter(pk=batch.pk).update(
+            total_lines=F("total_lines") + counts["total"],
+            valid_lines=F("valid_lines") + counts["valid"],
+            invalid_lines=F("invalid_lines") + counts["invalid"],
+            total_amount=F("total_amount") + counts["total_amount"],
+            valid_amount=F("valid_amount") + counts["valid_amount"],
+            progress_bytes=counter.plain_read if counter is not None else F("progress_bytes"),
+        )
+
+
+def _line_merchant(batch: Batch, line: ParsedLine) -> int:
+    return line.merchant_id or batch.merchant_id or batch.organisation_id
+
+
+def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors: dict[int, LineError]) -> None:
+    """Hold each candidate's (merchant, order id) for this batch; a line whose order id is held by an
+    earlier line (this file or another live batch) becomes invalid, naming the holder."""
+    if not candidates:
+        return
+    family = kind.family
+    first: dict[tuple[int, str], int] = {}
+    for line in candidates:
+        key = (_line_merchant(batch, line), line.order_id)
+        if key in first:
+            errors[line.line_no] = LineError(
+                line.line_no,
+                "duplicate_order_id_in_file",
+                column="orderId",
+                params={"order_id": line.order_id, "line_no": first[key]},
+            )
+        else:
+            first[key] = line.line_no
+    BatchOrderId.objects.bulk_create(
+        [BatchOrderId(family=family, merchant_id=m, order_id=o, batch_id=batch.pk, line_no=n) for (m, o), n in first.items()],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    holders = {
+        (m, o): (b, n)
+        for m, o, b, n in BatchOrderId.objects.filter(
+            family=family, order_id__in={o for _m, o in first}, merchant_id__in={m for m, _o in first}
+        ).values_list("merchant_id", "order_id", "batch_id", "line_no")
+    }
+    for key, line_no in first.items():
+        holder = holders.get(key)
+        if holder is None or holder == (batch.pk, line_no):
+            continue
+        if holder[0] == batch.pk:
+            errors[line_no] = LineError(
+                line_no, "duplicate_order_id_in_file", column="orderId", params={"order_id": key[1], "line_no": holder[1]}
+            )
+        else:
+            errors[line_no] = LineError(
+                line_no,
+                "duplicate_order_id",
+                column="orderId",
+                params={"order_id": key[1], "batch_id": holder[0], "line_no": holder[1]},
+            )
+
+
+_COLUMNS = (
+    "batch_id",
+    "line_no",
+    "order_id",
+    "merchant_id",
+    "amount",
+    "ref",
+    "data",
+    "status",
+    "chunk_no",
+    "error_code",
+    "error_column",
+    "error_params",
+    "result",
+    "updated_at",
+)
+
+
+def _rows(batch: Batch, items: list, errors: dict[int, LineError], ctx: ParseContext) -> tuple[list[tuple], dict]:
+    now = timezone.now()
+    per_chunk = settings.BATCH_CHUNK_SIZE
+    counts = {"total": 0, "valid": 0, "invalid": 0, "total_amount": 0, "valid_amount": 0}
+    rows = []
+    for item in items:
+        counts["total"] += 1
+        err = errors.get(item.line_no)
+        amount = int(item.amount or 0)
+        counts["total_amount"] += amount
+        merchant_id = getattr(item, "merchant_id", None) or batch.merchant_id
+        if err is None:
+            index = ctx.state["_valid_index"]
+            ctx.state["_valid_index"] = index + 1
+            counts["valid"] += 1
+            counts["valid_amount"] += amount
+            rows.append(
+                (batch.pk, item.line_no, item.order_id[:64], merchant_id, amount, item.ref[:64], item.data or {},
+                 LineStatus.VALID.value, index // per_chunk, "", "", {}, {}, now)  # fmt: skip
+            )
+        else:
+            counts["invalid"] += 1
+            data = item.data if isinstance(item, ParsedLine) else (err.data or item.data)
+            rows.append(
+                (batch.pk, item.line_no, (item.order_id or "")[:64], merchant_id, amount, getattr(item, "ref", "")[:64],
+                 data or {}, LineStatus.INVALID.value, None, err.code[:64], (err.column or "")[:64], err.params or {},
+                 {}, now)  # fmt: skip
+            )
+    return rows, counts
+
+
+def _insert_lines(rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        table = BatchLine._meta.db_table
+        sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v for v in row])
+        return
+    BatchLine.objects.bulk_create([BatchLine(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500)
+
+
+def _fail_file(batch: Batch, token: str, code: str, params: dict) -> str | None:
+    with transaction.atomic():
+        if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(**_ZERO):
+            return None
+        BatchLine.objects.filter(batch_id=batch.pk).delete()
+        _release_order_ids(batch.pk)
+        left = batch_transition(
+            batch_id=batch.pk,
+            old={BatchStatus.VALIDATING},
+            new=BatchStatus.INVALID,
+            guard={"work_token": token},
+            error_code=code[:64],
+            error_params=params,
+            validated_at=timezone.now(),
+        )
+        if left is None:
+            return None
+        batch.refresh_from_db()
+        _audit("batch.validated", batch, error=code)
+    return BatchStatus.INVALID
+
+
+def _finish(batch: Batch, token: str) -> str | None:
+    with transaction.atomic():
+        current = Batch.objects.get(pk=batch.pk)
+        fields = {"validated_at": timezone.now(), "work_token": ""}
+        per_chunk = settings.BATCH_CHUNK_SIZE
+        fields["chunk_count"] = (current.valid_lines + per_chunk - 1) // per_chunk
+        if current.valid_lines:
+            new = BatchStatus.VALIDATED
+        else:
+            new = BatchStatus.INVALID
+            fields.update(error_code="no_valid_lines", error_params={})
+        left = batch_transition(
+            batch_id=batch.pk, old={BatchStatus.VALIDATING}, new=new, guard={"work_token": token}, **fields
+        )
+        if left is None:
+            return None
+        if new == BatchStatus.INVALID:
+            _release_order_ids(batch.pk)
+        batch.refresh_from_db()
+        _audit(
+            "batch.validated",
+            batch,
+            total_lines=batch.total_lines,
+            valid_lines=batch.valid_lines,
+            invalid_lines=batch.invalid_lines,
+            valid_amount=batch.valid_amount,
+        )
+    return new
