@@ -200,7 +200,7 @@ class Server:
 def gunicorn(app: str, env: dict[str, str], *, workers: int = 2, timeout: int = 900) -> Iterator[Server]:
     """A gunicorn of ``app`` on a free loopback port (sync workers), stopped on exit."""
     port = free_port()
-    log_file = open(VAR / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed below
+    log_file = open(VAR / f"gunicorn-{port}.log", "wb")
     cmd = [PYTHON, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
            "--timeout", str(timeout), "--log-level", "warning", "--chdir", str(ROOT)]  # fmt: skip
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -161,7 +161,8 @@ def xlsx_file(qs: QuerySet, *, sort: str = "-txn_time"):
 
 def stream_limit() -> int:
     """Rows up to which a download streams at once; more become a background job."""
-    return getattr(settings, "TRANSACTIONS_EXPORT_STREAM_LIMIT", None) or EXPORT_MAX_ROWS
+    value = getattr(settings, "TRANSACTIONS_EXPORT_STREAM_LIMIT", None)
+    return EXPORT_MAX_ROWS if value is None else value
 
 
 def job_limit(file_format: str) -> int:
@@ -176,7 +177,7 @@ def write_file(
     file_format: str,
     sort: str = "-txn_time",
     progress: Callable[[int], None] | None = None,
-    every: int = PROGRESS_EVERY,
+    every: int | None = None,
 ) -> int:
     """Write the detail download of ``qs`` to ``path`` row by row; return the number of rows.
 
@@ -186,6 +187,7 @@ def write_file(
     ``every`` rows.
     """
     done = 0
+    every = every or PROGRESS_EVERY
 
     def tick():
         if progress is not None and done % every == 0:
@@ -208,7 +210,7 @@ def write_file(
         return done
     encoding = "gbk" if file_format == "csv_gbk" else "utf-8"
     with open(path, "wb") as out:
-        for chunk in _csv_chunks(qs, encoding=encoding, sort=sort):
+        for chunk in _csv_chunks(qs, encoding=encoding, sort=sort, every=every):
             if isinstance(chunk, int):
                 done += chunk
                 if progress is not None:
@@ -218,7 +220,7 @@ def write_file(
     return done
 
 
-def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int = PROGRESS_EVERY):
+def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int):
     """Like ``csv_stream`` but interleaves row counts (ints) after each flushed chunk."""
     writer = csv.writer(_Line())
     if encoding == "utf-8":

@@ -302,10 +302,10 @@ def dashboard_data(user, *, today: date | None = None) -> Dashboard:
         .values("settle_date")
         .annotate(
             n=Count("id", filter=payment & success),
-            amount=Sum("amount", filter=payment & success),
+            paid=Sum("amount", filter=payment & success),
             attempts=Count("id", filter=payment & Q(status__in=(TxnStatus.SUCCESS, TxnStatus.FAILED))),
             refund_n=Count("id", filter=~payment & success),
-            refund_amount=Sum("amount", filter=~payment & success),
+            refunded=Sum("amount", filter=~payment & success),
         )
     )
     by_day = {row["settle_date"]: row for row in rows}
@@ -317,10 +317,10 @@ def dashboard_data(user, *, today: date | None = None) -> Dashboard:
             DashboardDay(
                 day=day,
                 count=row.get("n") or 0,
-                amount=row.get("amount") or 0,
+                amount=row.get("paid") or 0,
                 attempts=row.get("attempts") or 0,
                 refund_count=row.get("refund_n") or 0,
-                refund_amount=row.get("refund_amount") or 0,
+                refund_amount=row.get("refunded") or 0,
             )
         )
     return Dashboard(

@@ -17,3 +17,7 @@ def purge_expired_exports() -> int:
     from .services import export_purge_expired
 
     return export_purge_expired()
+
+
+# Registered with the worker through this autodiscovered module (payments.gateway is not an app).
+from .gateway.tasks import confirm_transaction  # noqa: E402, F401

@@ -19,12 +19,16 @@ urlpatterns = [
     path("approvals/", include("portal.approvals.urls")),
     path("batches/", include("portal.batches.urls")),
     path("transactions/", include("payments.urls")),
+    path("gateway/acp/", include("payments.gateway.urls")),
     path("refunds/", include("refunds.urls")),
     path("settlement/", include("reconciliation.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
 ]
+
+if settings.SANDBOX_ENABLED:
+    urlpatterns += [path("sandbox/acp/", include("payments.sandbox.urls"))]
 
 if settings.DEBUG:
     urlpatterns += [path("dev/", include("portal.accounts.dev_urls"))]

@@ -115,7 +115,9 @@ def portal_signer() -> Signer:
     pkcs12_path = settings.ACP_SIGN_PKCS12_PATH
     key = ("signer", pkcs12_path, settings.ACP_SIGN_KEY_PATH, settings.ACP_SIGN_CERT_PATH, _mtime(pkcs12_path))
     if pkcs12_path:
-        return _cached(key, lambda: Signer.from_files(pkcs12_path=pkcs12_path, password=settings.ACP_SIGN_PKCS12_PASSWORD))
+        return _cached(
+            key, lambda: Signer.from_files(pkcs12_path=pkcs12_path, password=settings.ACP_SIGN_PKCS12_PASSWORD)
+        )
     key_path, cert_path = _required("ACP_SIGN_KEY_PATH"), _required("ACP_SIGN_CERT_PATH")
     return _cached(key + (_mtime(key_path),), lambda: Signer.from_files(key_path=key_path, cert_path=cert_path))
 

@@ -35,8 +35,21 @@ from .outcomes import NOTIFY_SCHEDULE_MINUTES, REFUND_WINDOW_DAYS, Outcome, resp
 logger = logging.getLogger(__name__)
 
 MONEY_TYPES = {"04", "11", "12", "31"}
-_ECHO = ("version", "encoding", "signMethod", "txnType", "txnSubType", "bizType", "accessType", "merId", "orderId",
-         "txnTime", "batchNo", "settleDate", "acqInsCode")
+_ECHO = (
+    "version",
+    "encoding",
+    "signMethod",
+    "txnType",
+    "txnSubType",
+    "bizType",
+    "accessType",
+    "merId",
+    "orderId",
+    "txnTime",
+    "batchNo",
+    "settleDate",
+    "acqInsCode",
+)
 
 
 class RequestRefused(Exception):
@@ -361,7 +374,6 @@ def sandbox_notify_attempt(txn_id: int, *, http=None, card_number: str | None = 
 
     The attempt is claimed with a compare-and-set on the attempt counter, so a task run twice sends once.
     """
-    import httpx
 
     now = timezone.now()
     txn = SandboxTransaction.objects.filter(pk=txn_id).first()
@@ -566,6 +578,9 @@ def handle_file_transfer(params: Mapping[str, str]) -> dict[str, str]:
     if path is None or not path.is_file():
         return answer(params, "98")
     return answer(
-        params, "00", fileType=params.get("fileType", "00"), fileName=path.name,
+        params,
+        "00",
+        fileType=params.get("fileType", "00"),
+        fileName=path.name,
         fileContent=encode_file_content(path.read_bytes()),
     )

@@ -183,7 +183,10 @@ def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors:
         else:
             first[key] = line.line_no
     BatchOrderId.objects.bulk_create(
-        [BatchOrderId(family=family, merchant_id=m, order_id=o, batch_id=batch.pk, line_no=n) for (m, o), n in first.items()],
+        [
+            BatchOrderId(family=family, merchant_id=m, order_id=o, batch_id=batch.pk, line_no=n)
+            for (m, o), n in first.items()
+        ],
         ignore_conflicts=True,
         batch_size=1000,
     )
@@ -199,7 +202,10 @@ def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors:
             continue
         if holder[0] == batch.pk:
             errors[line_no] = LineError(
-                line_no, "duplicate_order_id_in_file", column="orderId", params={"order_id": key[1], "line_no": holder[1]}
+                line_no,
+                "duplicate_order_id_in_file",
+                column="orderId",
+                params={"order_id": key[1], "line_no": holder[1]},
             )
         else:
             errors[line_no] = LineError(
@@ -245,16 +251,43 @@ def _rows(batch: Batch, items: list, errors: dict[int, LineError], ctx: ParseCon
             counts["valid"] += 1
             counts["valid_amount"] += amount
             rows.append(
-                (batch.pk, item.line_no, item.order_id[:64], merchant_id, amount, item.ref[:64], item.data or {},
-                 LineStatus.VALID.value, index // per_chunk, "", "", {}, {}, now)  # fmt: skip
+                (
+                    batch.pk,
+                    item.line_no,
+                    item.order_id[:64],
+                    merchant_id,
+                    amount,
+                    item.ref[:64],
+                    item.data or {},
+                    LineStatus.VALID.value,
+                    index // per_chunk,
+                    "",
+                    "",
+                    {},
+                    {},
+                    now,
+                )  # fmt: skip
             )
         else:
             counts["invalid"] += 1
             data = item.data if isinstance(item, ParsedLine) else (err.data or item.data)
             rows.append(
-                (batch.pk, item.line_no, (item.order_id or "")[:64], merchant_id, amount, getattr(item, "ref", "")[:64],
-                 data or {}, LineStatus.INVALID.value, None, err.code[:64], (err.column or "")[:64], err.params or {},
-                 {}, now)  # fmt: skip
+                (
+                    batch.pk,
+                    item.line_no,
+                    (item.order_id or "")[:64],
+                    merchant_id,
+                    amount,
+                    getattr(item, "ref", "")[:64],
+                    data or {},
+                    LineStatus.INVALID.value,
+                    None,
+                    err.code[:64],
+                    (err.column or "")[:64],
+                    err.params or {},
+                    {},
+                    now,
+                )  # fmt: skip
             )
     return rows, counts
 

@@ -116,6 +116,17 @@ class BatchStatusChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.batch_id}: {self.from_status} → {self.to_status}"
+
+    @property
+    def from_label(self) -> str:
+        return str(BatchStatus(self.from_status).label) if self.from_status in BatchStatus.values else ""
+
+    @property
+    def to_label(self) -> str:
+        return str(BatchStatus(self.to_status).label) if self.to_status in BatchStatus.values else self.to_status
+
 
 class BatchLine(models.Model):
     """One line of a batch file. ``order_id`` is the stable id sent to the gateway for this line,
@@ -171,3 +182,6 @@ class BatchOrderId(models.Model):
             models.UniqueConstraint(fields=["family", "merchant", "order_id"], name="batchorderid_unique"),
         ]
         indexes = [models.Index(fields=["batch"], name="batchorderid_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.family}:{self.merchant_id}:{self.order_id}"

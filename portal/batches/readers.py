@@ -99,7 +99,6 @@ def iter_xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
     workbook = load_workbook(stream, read_only=True, data_only=False, keep_links=False)
     try:
         sheet = workbook.worksheets[0]
-        for row_no, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield row_no, row
+        yield from enumerate(sheet.iter_rows(values_only=True), start=1)
     finally:
         workbook.close()

@@ -232,7 +232,11 @@ def batch_submit(*, actor, batch: Batch) -> Batch:
             raise BatchError(NOT_SUBMITTABLE, status=409)
         now = timezone.now()
         batch_transition(
-            batch_id=batch.pk, old={BatchStatus.VALIDATED}, new=BatchStatus.PENDING_REVIEW, actor=actor, submitted_at=now
+            batch_id=batch.pk,
+            old={BatchStatus.VALIDATED},
+            new=BatchStatus.PENDING_REVIEW,
+            actor=actor,
+            submitted_at=now,
         )
         batch.refresh_from_db()
         if kind.approval_kind:

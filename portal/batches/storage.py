@@ -76,7 +76,7 @@ class EncryptedWriter:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()/discard()
+        self._fh = open(path, "xb")
         os.chmod(path, 0o600)
         salt = os.urandom(SALT_LEN)
         self._aead = _file_key(salt)
@@ -133,7 +133,7 @@ class DecryptingReader(io.RawIOBase):
         self._open()
 
     def _open(self) -> None:
-        self._fh = open(self._path, "rb")  # noqa: SIM115 - closed in close()
+        self._fh = open(self._path, "rb")
         head = self._fh.read(len(MAGIC) + SALT_LEN)
         if len(head) != len(MAGIC) + SALT_LEN or not head.startswith(MAGIC):
             self._fh.close()

@@ -6,7 +6,11 @@ from django.db import DatabaseError
 from . import services
 
 # Infrastructure faults (database, gateway connection) retry; bad input ends in a recorded status.
-_RETRY = {"autoretry_for": (DatabaseError, ConnectionError, TimeoutError, OSError), "retry_backoff": True, "max_retries": 8}
+_RETRY = {
+    "autoretry_for": (DatabaseError, ConnectionError, TimeoutError, OSError),
+    "retry_backoff": True,
+    "max_retries": 8,
+}
 
 
 @shared_task(name="batches.validate_batch", acks_late=True, **_RETRY)

@@ -38,7 +38,19 @@ from tests.factories import UserFactory, login_fully, login_password_only
 pytestmark = pytest.mark.django_db
 
 # Reachable without signing in. Adding a name here is a security decision: say why in review.
-PUBLIC_ALLOWED = {"accounts:login", "accounts:logout", "set_language", "core:health", "dev:sms_outbox"}
+PUBLIC_ALLOWED = {
+    "accounts:login",
+    "accounts:logout",
+    "set_language",
+    "core:health",
+    "dev:sms_outbox",
+    # Machine-to-machine ACP endpoints, authenticated by the message signature, not a session.
+    "gateway:notify",
+    "sandbox:back",
+    "sandbox:query",
+    "sandbox:batch",
+    "sandbox:file_download",
+}
 # Reachable after the password step, before the second factor.
 PASSWORD_STEP_ALLOWED = {"accounts:verify", "accounts:resend", "accounts:logout"}
 # The Django admin: OTPAdminSite (both factors) + is_staff; denial is its redirect to its login page.

@@ -6,7 +6,7 @@ Reading rules (issue 5 §3, formats.md §6.3–§6.4):
 * a line shorter than the record length, or without a space byte between two fields, is a :class:`LineError`;
 * a line *longer* than the record length is accepted: the extra bytes belong to the reserved tail (newer files split
   the tail into more fields and may need a byte more);
-* each field is decoded as strict GBK; a field that is UTF-8 Chinese is reported as such;
+* each field is decoded as strict GBK; a field that is not GBK but is UTF-8 Chinese is reported as UTF-8;
 * an error on one line never stops the parser: the other lines are still returned.
 """
 
@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
-from .errors import LineError, RecordError, ReconFileError
+from .errors import LineError, ReconFileError, RecordError
 from .layout import Field, Kind
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -90,12 +90,14 @@ def _digits(chunk: bytes, what: str) -> int:
 def _text(chunk: bytes) -> str:
     if chunk.isascii():
         return chunk.decode("ascii").rstrip(" ")
-    if _looks_utf8(chunk):
-        raise _Problem("text is UTF-8, expected GBK", "encoding")
     try:
         return chunk.decode(ENCODING).rstrip(" ")
     except UnicodeDecodeError:
-        raise _Problem("text is not valid GBK", "encoding") from None
+        pass
+    # Only text that is not GBK is blamed on UTF-8: some GBK text is also valid UTF-8, and GBK must win.
+    if _looks_utf8(chunk):
+        raise _Problem("text is UTF-8, expected GBK", "encoding")
+    raise _Problem("text is not valid GBK", "encoding")
 
 
 def _check_time(text: str) -> None:

@@ -36,7 +36,17 @@ _NAME_PATTERNS = (
     (RD, re.compile(r"^RD\d{4}(?P<date>\d{6})\d{2}_" + _ID + "$")),
 )
 _ZIP_NAME = re.compile(r"^" + _ID + r"_(?P<date>\d{8})\.zip$")
-_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, struct.error)
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    NotImplementedError,  # multi-disk archives, unknown compression methods
+    RuntimeError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +204,7 @@ def read_archive(
                 content = _read_member(archive, info, max_member_size)
             except ArchiveError:
                 raise
-            except (*_DAMAGED, NotImplementedError, RuntimeError):
+            except _DAMAGED:
                 raise ArchiveError(f"zip member {info.filename!r} is truncated or corrupt") from None
             found[named.kind] = Member(info.filename, named.kind, named.settle_date, named.mer_id, content)
     if ZM not in found and ZME not in found:

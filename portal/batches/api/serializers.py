@@ -1,0 +1,83 @@
+"""JSON shape of a batch for the domain APIs (e.g. /api/v1/refund-batches/): snake_case, amounts in fen."""
+
+from rest_framework import serializers
+
+from ..models import Batch, BatchLine
+from ..selectors import batch_message, line_message
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    merchant = serializers.CharField(source="merchant.code", read_only=True, allow_null=True, default=None)
+    organisation = serializers.CharField(source="organisation.code", read_only=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+    file_name = serializers.CharField(source="original_name", read_only=True)
+    progress = serializers.IntegerField(source="progress_percent", read_only=True, help_text="0–100.")
+    error = serializers.SerializerMethodField(help_text="File-level problem: code and message in the user's language.")
+    has_result_file = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "organisation",
+            "merchant",
+            "uploaded_by",
+            "file_name",
+            "file_format",
+            "size",
+            "sha256",
+            "total_lines",
+            "valid_lines",
+            "invalid_lines",
+            "processed_lines",
+            "succeeded_lines",
+            "failed_lines",
+            "total_amount",
+            "valid_amount",
+            "succeeded_amount",
+            "progress",
+            "error",
+            "approval_id",
+            "has_result_file",
+            "created_at",
+            "updated_at",
+            "validated_at",
+            "submitted_at",
+            "approved_at",
+            "processed_at",
+        ]
+        read_only_fields = fields
+
+    def get_error(self, batch: Batch) -> dict | None:
+        if not batch.error_code:
+            return None
+        return {"code": batch.error_code, "message": batch_message(batch), "params": batch.error_params}
+
+    def get_has_result_file(self, batch: Batch) -> bool:
+        return bool(batch.result_name)
+
+
+class BatchLineErrorSerializer(serializers.ModelSerializer):
+    """One invalid line: number, column, code, message (user's language), params."""
+
+    line = serializers.IntegerField(source="line_no")
+    column = serializers.CharField(source="error_column")
+    code = serializers.CharField(source="error_code")
+    params = serializers.JSONField(source="error_params")
+    message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchLine
+        fields = ["line", "column", "code", "message", "params", "order_id"]
+
+    def get_message(self, line: BatchLine) -> str:
+        return line_message(line.batch, line)
+
+
+class BatchUploadSerializer(serializers.Serializer):
+    """Input of an upload endpoint: the multipart ``file`` (and, for an acquirer, ``merchant`` code)."""
+
+    file = serializers.FileField()
+    merchant = serializers.CharField(required=False, allow_blank=True)
