@@ -101,6 +101,25 @@ def setup(env: dict) -> None:
     manage("migrate", "--noinput", env=env)
 
 
+def wait_for_server(url: str, procs: list[subprocess.Popen], timeout: float = 90) -> bool:
+    """Poll ``url`` until it answers 200, or a process died, or ``timeout`` passed."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    say(f"the server did not answer at {url} within {timeout:.0f} s")
+    return False
+
+
 def serve() -> None:
     env = base_env(DJANGO_DEBUG=os.environ.get("DJANGO_DEBUG", "1"), PYTHONUNBUFFERED="1")
     setup(env)
@@ -126,7 +145,14 @@ def serve() -> None:
         procs.append(
             subprocess.Popen([str(PY), "manage.py", "runserver", "127.0.0.1:8000", "--noreload"], cwd=ROOT, env=env)
         )
+        if wait_for_server("http://127.0.0.1:8000/health/", procs):
+            # 30 days of cardholder payments through the sandbox, delivered as signed
+            # notifications to the running portal (idempotent: a re-run adds only what is new).
+            if manage("help", "seed_payments_demo", env=env, check=False) == 0:
+                manage("seed_payments_demo", env=env, check=False)
+            manage("sandbox_traffic", "--days", "30", "--per-day", "20", env=env, check=False)
         manage("seed_demo", "--accounts-only", env=env)
+        say("ready: http://127.0.0.1:8000 (Ctrl-C stops the server and the worker)")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
     except KeyboardInterrupt:

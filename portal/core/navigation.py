@@ -26,7 +26,7 @@ NAVIGATION = (
     NavItem("downloads", _("My downloads"), "payments:downloads", Perm.TRANSACTIONS_EXPORT),
     NavItem("settlement", _("Settlement & reconciliation"), "reconciliation:index", Perm.SETTLEMENT_VIEW),
     NavItem("refunds", _("Refunds"), "refunds:index", Perm.REFUNDS_VIEW),
-    NavItem("batches", _("Batch collection & payout"), "payments:batches", Perm.BATCHES_VIEW),
+    NavItem("batches", _("Batch collection & payout"), "batches:list", Perm.BATCHES_VIEW),
     NavItem("security", _("Security"), "accounts:security", None),
     NavItem("users", _("Users"), "accounts:user_list", Perm.USERS_VIEW),
     NavItem("audit", _("Audit log"), "audit:event_list", Perm.AUDIT_VIEW),

@@ -396,3 +396,22 @@ def test_transmission_time_takes_the_year_nearest_the_settlement_date(value, set
 
 def test_blank_original_time_is_none():
     assert record().orig_transmitted_at(date(2017, 7, 18)) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "patch", "code", "field"),
+    [
+        (35, b"1332000000", "time", 5),  # month 13
+        (35, b"0230120000", "time", 5),  # 30 February
+        (66, b"-00000000001", "number", 7),
+        (180, b"C00000000001A", "number", 17),
+        (180, b"+000000000001", "sign", 17),
+    ],
+)
+def test_bad_values_in_an_ascii_line_are_reported(start, patch, code, field):
+    line = write_zm([record(mer_reserved="ascii")]).rstrip(b"\r\n")
+    bad = line[:start] + patch + line[start + len(patch) :]
+
+    error = next(parse_zm(bad))
+
+    assert (error.line_no, error.code, error.field) == (1, code, field)

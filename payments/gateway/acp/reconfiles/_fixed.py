@@ -13,6 +13,7 @@ Reading rules (issue 5 §3, formats.md §6.3–§6.4):
 from __future__ import annotations
 
 import io
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields as dataclass_fields
@@ -207,6 +208,129 @@ def encode_field(field: Field, value: Any) -> bytes:
     return _encode_text(value, width)
 
 
+# --- fast paths -------------------------------------------------------------------------------------------------
+# A day can hold a million lines, so the common case (an ASCII line, ASCII values) avoids the general code above.
+# A fast function returns _SLOW when it is unsure; the general code then decides and gives the precise error.
+
+_SLOW = object()
+_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DIGIT_RUN = re.compile(r"[0-9]")
+
+
+def _time_ok(text: str) -> bool:
+    month, day = int(text[0:2]), int(text[2:4])
+    return (
+        1 <= month <= 12
+        and 1 <= day <= _MONTH_DAYS[month]
+        and int(text[4:6]) < 24
+        and int(text[6:8]) < 60
+        and int(text[8:10]) < 60
+    )
+
+
+def _fast_decoder(field: Field) -> Callable[[str], Any]:
+    """Decode a field of an ASCII line from its text slice, or return _SLOW."""
+    kind = field.kind
+    if kind is Kind.AMOUNT:
+        return lambda text: int(text) if text.isdigit() else _SLOW
+    if kind is Kind.SIGNED:
+
+        def signed(text: str) -> Any:
+            sign, number = text[:1], text[1:]
+            if not number.isdigit():
+                return _SLOW
+            if sign == "D":
+                return -int(number)
+            return int(number) if sign in ("C", " ") else _SLOW
+
+        return signed
+    if kind is Kind.TIME:
+
+        def moment(text: str) -> Any:
+            text = text.rstrip(" ")
+            if not text:
+                return text
+            return text if len(text) == 10 and text.isdigit() and _time_ok(text) else _SLOW
+
+        return moment
+    if kind is Kind.PAN:
+
+        def pan(text: str) -> Any:
+            text = text.rstrip(" ")
+            return text if len(_DIGIT_RUN.findall(text)) <= _MAX_PAN_DIGITS else _SLOW
+
+        return pan
+    if kind is Kind.OPT_AMOUNT:
+
+        def optional(text: str) -> Any:
+            if text.isdigit():
+                return int(text)
+            return None if not text.strip(" ") else _SLOW
+
+        return optional
+    if kind is Kind.TEXT:
+        return lambda text: text.rstrip(" ")
+    return lambda text: _SLOW  # MMDD (ZME only, short): the general code handles it
+
+
+def _fast_encoder(field: Field) -> Callable[[Any], bytes | object]:
+    """Encode a value when it is plainly valid (ASCII text, in-range int), or return _SLOW."""
+    kind, width = field.kind, field.width
+    if kind is Kind.AMOUNT:
+        limit = 10**width
+
+        def amount(value: Any) -> Any:
+            if value.__class__ is int and 0 <= value < limit:
+                return b"%0*d" % (width, value)
+            return _SLOW
+
+        return amount
+    if kind is Kind.SIGNED:
+        limit, digits, zero = 10 ** (width - 1), width - 1, field.zero_sign.encode("ascii")
+
+        def signed(value: Any) -> Any:
+            if value.__class__ is not int or not -limit < value < limit:
+                return _SLOW
+            if value < 0:
+                return b"D%0*d" % (digits, -value)
+            return (b"C" if value else zero) + b"%0*d" % (digits, value)
+
+        return signed
+    if kind is Kind.TIME:
+
+        def moment(value: Any) -> Any:
+            if value == "":
+                return b"          "
+            if value.__class__ is str and len(value) == 10 and value.isascii() and value.isdigit() and _time_ok(value):
+                return value.encode("ascii")
+            return _SLOW
+
+        return moment
+    if kind is Kind.PAN:
+
+        def pan(value: Any) -> Any:
+            if (
+                value.__class__ is str
+                and len(value) <= width
+                and value.isascii()
+                and value.isprintable()
+                and len(_DIGIT_RUN.findall(value)) <= _MAX_PAN_DIGITS
+            ):
+                return value.encode("ascii").ljust(width)
+            return _SLOW
+
+        return pan
+    if kind is Kind.TEXT:
+
+        def text(value: Any) -> Any:
+            if value.__class__ is str and len(value) <= width and value.isascii() and value.isprintable():
+                return value.encode("ascii").ljust(width)
+            return _SLOW
+
+        return text
+    return lambda value: _SLOW
+
+
 # --- records ----------------------------------------------------------------------------------------------------
 
 
@@ -222,6 +346,13 @@ class FixedCodec[R]:
         self.record_cls = record_cls
         self.name = name
         self._separators = [f.end for f in fields[:-1]]
+        self._separator_bytes = operator.itemgetter(*self._separators)
+        self._all_spaces = (0x20,) * len(self._separators)
+        self._attrs = tuple(f.attr for f in fields)
+        self._getter = operator.attrgetter(*self._attrs)
+        self._slices = [(f.start, f.end) for f in fields[:-1]] + [(fields[-1].start, None)]
+        self._fast_decoders = [(f.start, f.end if f is not fields[-1] else None, _fast_decoder(f)) for f in fields]
+        self._fast_encoders = [_fast_encoder(f) for f in fields]
 
     def parse_line(self, raw: bytes, line_no: int) -> R | LineError:
         """Parse one line (without its line ending) into a record, or describe what is wrong with it."""
@@ -238,6 +369,14 @@ class FixedCodec[R]:
     def _parse(self, raw: bytes) -> R:
         if len(raw) < self.length:
             raise _Problem(f"{self.name} line is {len(raw)} bytes, expected {self.length}", "length")
+        if self._separator_bytes(raw) == self._all_spaces and raw.isascii():
+            text = raw.decode("ascii")
+            values = [decode(text[start:end]) for start, end, decode in self._fast_decoders]
+            if _SLOW not in values:
+                return self.record_cls(**dict(zip(self._attrs, values, strict=True)))
+        return self._parse_general(raw)
+
+    def _parse_general(self, raw: bytes) -> R:
         for position in self._separators:
             if raw[position] != 0x20:
                 raise _Problem(f"no space separator at byte {position}: fields are misaligned", "separator")
@@ -268,12 +407,15 @@ class FixedCodec[R]:
         if not isinstance(record, self.record_cls):  # type: ignore[arg-type]
             raise RecordError(index, "-", f"expected a {self.record_cls.__name__}")  # type: ignore[attr-defined]
         parts = []
-        for field in self.fields:
-            try:
-                parts.append(encode_field(field, getattr(record, field.attr)))
-            except _Problem as problem:
-                raise RecordError(index, field.attr, problem.message) from None
-        return b" ".join(parts)
+        for field, encode, value in zip(self.fields, self._fast_encoders, self._getter(record), strict=True):
+            data = encode(value)
+            if data is _SLOW:
+                try:
+                    data = encode_field(field, value)
+                except _Problem as problem:
+                    raise RecordError(index, field.attr, problem.message) from None
+            parts.append(data)
+        return b" ".join(parts)  # type: ignore[arg-type]
 
     def iter_lines(self, records: Iterable[R], *, newline: bytes = CRLF) -> Iterator[bytes]:
         """Yield each record's line with its line ending (stream these to write large files)."""
