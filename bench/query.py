@@ -73,6 +73,17 @@ def time_sql(db_name: str, statements: list[str]) -> list[float]:
     return samples
 
 
+def explain_to(db_name: str, statements: list[str], path) -> None:
+    """Write the plans (EXPLAIN ANALYZE, BUFFERS) of the replayed statements next to the data, for the record."""
+    with common.pg_connect(db_name) as conn:
+        plans = []
+        for sql in statements:
+            lines = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()
+            plans.append(sql + "\n" + "\n".join(line[0] for line in lines))
+    path.write_text("\n\n".join(plans) + "\n")
+    common.log(f"plans written to {path}")
+
+
 def main(rows: int) -> str:
     db_name = common.database_name(rows)
     common.ensure_database(db_name)
@@ -93,6 +104,7 @@ def main(rows: int) -> str:
     with common.gunicorn("portal.wsgi:application", env, workers=2) as server:
         http = time_http(server.url + url, session_key)
     sql = time_sql(db_name, ledger)
+    explain_to(db_name, ledger, common.VAR / db_name / "query-explain.txt")
     page_p95, sql_p95 = common.p95(http) * 1000, common.p95(sql) * 1000
     return common.result(
         "query",

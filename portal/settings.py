@@ -257,7 +257,7 @@ STORAGES = {
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
 # Transaction detail downloads up to this many rows stream at once; larger ones become a background job.
-TRANSACTIONS_EXPORT_STREAM_LIMIT = env.int("TRANSACTIONS_EXPORT_STREAM_LIMIT", default=50_000)
+TRANSACTIONS_EXPORT_STREAM_LIMIT = 50_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
@@ -339,6 +339,7 @@ if PRODUCTION and not CELERY_BROKER_URL:
 if not CELERY_BROKER_URL:
     # Embedded default: a file-system queue under var/, so no server needs installing.
     _queue = VAR_DIR / "queue"
+    (_queue / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue),

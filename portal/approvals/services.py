@@ -245,7 +245,7 @@ def _decide(
         raise errors.ApprovalExpired(request=request)
     approvable = _approvable(request.kind)
     editors = set(approvable.editors(request)) if approvable.editors else set()
-    if False:
+    if actor.pk == request.maker_id or actor.pk in editors:
         raise errors.OwnSubmission(request=request)
     stages = list(request.stages.select_related("org").order_by("index"))
     current = next((s for s in stages if s.status == StageStatus.PENDING), None)

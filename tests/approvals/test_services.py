@@ -103,7 +103,9 @@ def test_policy_of_the_merchant_wins_and_the_request_keeps_its_snapshot(submit, 
 def test_default_policy_applies_to_everyone_without_their_own(submit, merchant_b, platform_admin, admin_b):
     approval_policy_save(
         actor=platform_admin,
-        policy=ApprovalPolicy(kind=SINGLE, organisation=None, stages=[{"role": "acquirer_reviewer", "org": "acquirer"}]),
+        policy=ApprovalPolicy(
+            kind=SINGLE, organisation=None, stages=[{"role": "acquirer_reviewer", "org": "acquirer"}]
+        ),
     )
     request = submit()
     assert list(request.stages.values_list("role", flat=True)) == ["acquirer_reviewer"]

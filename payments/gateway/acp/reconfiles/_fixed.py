@@ -38,10 +38,11 @@ _CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff]")
 class _Problem(Exception):
     """A field value is wrong (internal; becomes a LineError or RecordError with context)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, field: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.field = field
 
 
 # --- lines ------------------------------------------------------------------------------------------------------
@@ -106,7 +107,10 @@ def _check_time(text: str) -> None:
         return
     if len(text) != 10 or not text.isascii() or not text.isdigit():
         raise _Problem("is not a MMDDhhmmss time", "time")
-    _check_mmdd(text[:4])
+    try:
+        _check_mmdd(text[:4])
+    except _Problem:
+        raise _Problem("is not a MMDDhhmmss time", "time") from None
     hour, minute, second = int(text[4:6]), int(text[6:8]), int(text[8:10])
     if hour > 23 or minute > 59 or second > 59:
         raise _Problem("is not a MMDDhhmmss time", "time")
@@ -350,7 +354,6 @@ class FixedCodec[R]:
         self._all_spaces = (0x20,) * len(self._separators)
         self._attrs = tuple(f.attr for f in fields)
         self._getter = operator.attrgetter(*self._attrs)
-        self._slices = [(f.start, f.end) for f in fields[:-1]] + [(fields[-1].start, None)]
         self._fast_decoders = [(f.start, f.end if f is not fields[-1] else None, _fast_decoder(f)) for f in fields]
         self._fast_encoders = [_fast_encoder(f) for f in fields]
 
@@ -359,12 +362,10 @@ class FixedCodec[R]:
         try:
             return self._parse(raw)
         except _Problem as problem:
-            field = getattr(problem, "field", None)
-            message = problem.message
-            code = problem.code
+            message, code = problem.message, problem.code
             if code != "encoding" and _looks_utf8(raw):
                 message, code = f"the line is UTF-8 text, expected GBK ({message})", "encoding"
-            return LineError(line_no, message, code=code, field=field)
+            return LineError(line_no, message, code=code, field=problem.field)
 
     def _parse(self, raw: bytes) -> R:
         if len(raw) < self.length:
@@ -387,9 +388,8 @@ class FixedCodec[R]:
             try:
                 values[field.attr] = decode_field(field, chunk)
             except _Problem as problem:
-                wrapped = _Problem(f"field {field.number} {field.label} ({field.attr}) {problem.message}", problem.code)
-                wrapped.field = field.number  # type: ignore[attr-defined]
-                raise wrapped from None
+                message = f"field {field.number} {field.label} ({field.attr}) {problem.message}"
+                raise _Problem(message, problem.code, field.number) from None
         return self.record_cls(**values)
 
     def parse(self, source: Source, *, strict: bool = False) -> Iterator[R | LineError]:
