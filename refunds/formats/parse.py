@@ -1,0 +1,168 @@
+"""Parsers of batch refund files: text (ACP batch layout, fen) and Excel (.xlsx, yuan).
+
+They yield, in file order, ``ParsedLine`` / ``LineError`` / ``FileError`` (the pipeline's
+dataclasses); they never hold the file's lines in memory and never raise on hostile input
+(an unexpected problem of a line is a ``LineError``, of the file a ``FileError``).
+
+Text: line 1 ``version|totalAmt|totalQty|reqReserved1|reqReserved2``; line 2 the title line naming
+the columns (ACP keys or their Chinese names), then one refund per line, ``|``-separated, amounts
+in fen. The header totals must equal the detail lines (a ``FileError`` at the end otherwise).
+Excel: the first sheet, a header row of column names, then one refund per row, amounts in yuan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from portal.batches.readers import iter_text_lines, iter_xlsx_rows
+from portal.batches.registry import FileError, LineError, ParsedLine
+
+from .columns import FieldError, build_line, column_key
+
+REQUIRED = ("orderId", "txnAmt")
+MAX_COLUMNS = 32
+
+
+def _title(names, *, row_no: int) -> list[str | None] | FileError:
+    """Canonical keys of a title / header row, or a FileError naming the problem."""
+    keys = []
+    for position, name in enumerate(names, start=1):
+        if name is None or str(name).strip() == "":
+            keys.append(None)
+            continue
+        key = column_key(name)
+        if key is None:
+            return FileError("unknown_column", {"name": str(name)[:40], "position": position, "line": row_no})
+        if key in keys:
+            return FileError("duplicate_column", {"name": str(name)[:40], "line": row_no})
+        keys.append(key)
+    missing = [k for k in REQUIRED if k not in keys]
+    if missing:
+        return FileError("missing_column", {"name": missing[0], "line": row_no})
+    if "origQryId" not in keys and not ("origOrderId" in keys and "origTxnTime" in keys):
+        return FileError("missing_orig_column", {"line": row_no})
+    return keys
+
+
+def _line(line_no: int, keys: list, values, *, yuan: bool) -> ParsedLine | LineError:
+    values = list(values)
+    # Trailing empty cells (a final "|" or empty Excel cells) do not count.
+    while len(values) > len(keys) and (values[-1] is None or str(values[-1]).strip() == ""):
+        values.pop()
+    short = len(values) < len(keys) and any(k is not None for k in keys[len(values) :])
+    if len(values) > len(keys) or (short and not yuan):
+        return LineError(line_no, "column_count", params={"found": len(values), "expected": len(keys)})
+    # Excel leaves trailing empty cells out: a missing cell is an empty one.
+    values += [None] * (len(keys) - len(values))
+    cells = {key: value for key, value in zip(keys, values, strict=False) if key is not None}
+    raw_order = cells.get("orderId")
+    order_hint = raw_order.strip()[:32] if isinstance(raw_order, str) else ""
+    try:
+        order_id, amount, data = build_line(cells, yuan=yuan)
+    except FieldError as exc:
+        return LineError(line_no, exc.code, column=exc.column, params=exc.params, order_id=order_hint)
+    return ParsedLine(line_no, order_id=order_id, amount=amount, data=data)
+
+
+def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
+    header = None
+    keys: list | None = None
+    count = 0
+    total = 0
+    for line_no, text in iter_text_lines(stream):
+        if header is None:
+            if text is None:
+                yield FileError("header_invalid", {})
+                return
+            parts = [p.strip() for p in text.split("|")]
+            if len(parts) < 3 or not parts[1].isdigit() or not parts[2].isdigit() or len(parts[1]) > 15:
+                yield FileError("header_invalid", {})
+                return
+            header = (int(parts[1]), int(parts[2]))
+            continue
+        if keys is None:
+            if text is None:
+                yield FileError("title_invalid", {})
+                return
+            names = text.split("|")
+            if len(names) > MAX_COLUMNS:
+                yield FileError("title_invalid", {})
+                return
+            title = _title(names, row_no=line_no)
+            if isinstance(title, FileError):
+                yield title
+                return
+            keys = title
+            continue
+        if text is None:
+            count += 1
+            yield LineError(line_no, "line_unreadable")
+            continue
+        if not text.strip():
+            continue
+        count += 1
+        item = _line(line_no, keys, text.split("|"), yuan=False)
+        amount_text = _raw_amount(keys, text)
+        if amount_text is not None:
+            total += amount_text
+        yield item
+    if header is None:
+        yield FileError("header_invalid", {})
+        return
+    if keys is None:
+        yield FileError("title_invalid", {})
+        return
+    if header != (total, count):
+        yield FileError(
+            "totals_mismatch",
+            {"header_amount": header[0], "header_count": header[1], "amount": total, "count": count},
+        )
+
+
+def _raw_amount(keys: list, text: str) -> int | None:
+    """The line's txnAmt (fen) for the header totals, when it is a number."""
+    try:
+        value = text.split("|")[keys.index("txnAmt")].strip()
+    except (ValueError, IndexError):
+        return None
+    return int(value) if value.isdigit() and len(value) <= 15 else None
+
+
+def parse_xlsx(stream) -> Iterator[ParsedLine | LineError | FileError]:
+    keys: list | None = None
+    for row_no, row in iter_xlsx_rows(stream):
+        if keys is None:
+            if all(v is None or str(v).strip() == "" for v in row):
+                continue
+            if len(row) > 200:
+                row = row[:200]
+            while row and (row[-1] is None or str(row[-1]).strip() == ""):
+                row = row[:-1]
+            if len(row) > MAX_COLUMNS:
+                yield FileError("title_invalid", {})
+                return
+            if any(isinstance(v, str) and v.startswith("=") for v in row):
+                yield FileError("title_invalid", {})
+                return
+            title = _title(row, row_no=row_no)
+            if isinstance(title, FileError):
+                yield title
+                return
+            keys = title
+            continue
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        yield _line(row_no, keys, row, yuan=True)
+    if keys is None:
+        yield FileError("title_invalid", {})
+
+
+def parse(stream, fmt: str) -> Iterator[ParsedLine | LineError | FileError]:
+    """Parse a batch refund file of format ``text`` or ``xlsx``."""
+    if fmt == "xlsx":
+        try:
+            yield from parse_xlsx(stream)
+        except (KeyError, ValueError, OSError, EOFError, TypeError) as exc:  # not a readable workbook
+            yield FileError("file_unreadable", {"detail": type(exc).__name__})
+        return
+    yield from parse_text(stream)
