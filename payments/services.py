@@ -464,3 +464,51 @@ def merchant_profile_save(*, actor, profile, account_number: str = "", changed: 
             },
         )
     return profile
+
+
+# --- Reconciliation adjustments (used by reconciliation.upstream after an approved adjustment) ----------------------
+
+
+def ledger_adjust(
+    *,
+    actor,
+    transaction_id: int,
+    reason: str,
+    amount: int | None = None,
+    status: str | None = None,
+    reference: str = "",
+) -> Transaction:
+    """Correct a transaction's ``amount`` and/or ``status`` to what the card network settled.
+
+    Only for an adjustment approved through maker-checker (``reference`` names it, e.g. the approval request).
+    Unlike ``ledger_record`` a status may move back (success → failed) because the network's file is the
+    authority. The amount stays positive and never below what was already refunded. Audited as
+    ``transaction.adjusted`` with the values before and after, in the same transaction.
+    """
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
+        raise ValueError("amount must be a positive integer of fen")
+    if status is not None and status not in TxnStatus.values:
+        raise ValueError(f"unknown status {status!r}")
+    with transaction.atomic():
+        txn = Transaction.objects.select_for_update().get(pk=transaction_id)
+        updates: dict = {}
+        if amount is not None and amount != txn.amount:
+            if amount < txn.refunded_amount:
+                raise LedgerConflictError(f"transaction {txn.pk}: amount below what was refunded")
+            updates["amount"] = amount
+        if status is not None and status != txn.status:
+            updates["status"] = status
+        if not updates:
+            return txn
+        before = {key: getattr(txn, key) for key in updates}
+        Transaction.objects.filter(pk=txn.pk).update(**updates, updated_at=timezone.now())
+        txn.refresh_from_db()
+        audit_record(
+            action="transaction.adjusted",
+            actor=actor,
+            actor_repr=None if actor else "ledger:reconciliation",
+            organisation=txn.merchant,
+            obj=txn,
+            details={"before": before, "after": updates, "reason": reason[:500], "reference": reference[:100]},
+        )
+    return txn

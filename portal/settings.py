@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "payments",
     "refunds",
     "reconciliation",
+    "reconciliation.upstream",
 ]
 
 MIDDLEWARE = [
@@ -362,10 +364,34 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 CELERY_BEAT_SCHEDULE["approvals-expire"] = {"task": "approvals.expire_pending_approvals", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["batches-purge-raw"] = {"task": "batches.purge_raw_batch_files", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["refunds-reconcile"] = {"task": "refunds.reconcile", "schedule": 60.0}
+# Settlement close at 23:00 Beijing (Asia/Shanghai, UTC+8, no DST) = 15:00 UTC, CELERY_TIMEZONE being UTC.
+CELERY_BEAT_SCHEDULE["reconciliation-close-day"] = {
+    "task": "reconciliation.close_due_settlement_days",
+    "schedule": crontab(hour=15, minute=0),
+}
+# Monthly statements (月账单) on the 1st at 09:30 Beijing = 01:30 UTC, for the previous month.
+CELERY_BEAT_SCHEDULE["reconciliation-monthly-statements"] = {
+    "task": "reconciliation.produce_monthly_statements",
+    "schedule": crontab(hour=1, minute=30, day_of_month=1),
+}
+# What a refund gives back of the original payment's fee: "none" or "proportional".
+RECON_REFUND_FEE_RETURN = env.str("RECON_REFUND_FEE_RETURN", default="none")
+RECON_CATCH_UP_MAX_DAYS = env.int("RECON_CATCH_UP_MAX_DAYS", default=400)
+CELERY_BEAT_SCHEDULE["recon-upstream-fetch"] = {"task": "recon_upstream.fetch_due_files", "schedule": 3600.0}
 
 # --- Approvals (maker-checker) ------------------------------------------------------------
 APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
 APPROVAL_ACQUIRER_THRESHOLD_FEN = env.int("APPROVAL_ACQUIRER_THRESHOLD_FEN", default=50_000_000)
+
+# --- Upstream reconciliation (reconciliation.upstream) -------------------------------------
+# An unresolved discrepancy older than this is highlighted in the workbench.
+RECON_DISCREPANCY_AGE_DAYS = env.int("RECON_DISCREPANCY_AGE_DAYS", default=3)
+# The hourly fetch asks the gateway (txnType 76) for the files of this many past settlement days.
+RECON_FETCH_LOOKBACK_DAYS = env.int("RECON_FETCH_LOOKBACK_DAYS", default=3)
+# Dotted path of a callable (merchant, settle_date) -> {transaction id: signed fee in fen}; empty: the ledger
+# side has no fee and fees are not compared.
+RECON_LEDGER_FEE_PROVIDER = env.str("RECON_LEDGER_FEE_PROVIDER", default="")
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {

@@ -22,6 +22,7 @@ urlpatterns = [
     path("gateway/acp/", include("payments.gateway.urls")),
     path("refunds/", include("refunds.urls")),
     path("settlement/", include("reconciliation.urls")),
+    path("help/", include("portal.core.help_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
@@ -29,6 +30,7 @@ urlpatterns = [
 
 if settings.SANDBOX_ENABLED:
     urlpatterns += [path("sandbox/acp/", include("payments.sandbox.urls"))]
+    urlpatterns += [path("help/sandbox/", include("payments.help_urls"))]
 
 if settings.DEBUG:
     urlpatterns += [path("dev/", include("portal.accounts.dev_urls"))]

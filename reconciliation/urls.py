@@ -1,17 +1,14 @@
-from django.urls import path
-from django.utils.translation import gettext_lazy as _
+from django.urls import include, path
 
-from portal.accounts.roles import Perm
-from portal.core.views import PlaceholderView
+from . import views
 
 app_name = "reconciliation"
 
 urlpatterns = [
-    path(
-        "",
-        PlaceholderView.as_view(
-            permission_required=Perm.SETTLEMENT_VIEW, section_title=_("Settlement & reconciliation")
-        ),
-        name="index",
-    ),
+    path("", views.SettlementOverviewView.as_view(), name="index"),
+    path("files/", views.FileListView.as_view(), name="files"),
+    path("statements/", views.StatementListView.as_view(), name="statements"),
+    path("files/<int:pk>/download/", views.FileDownloadView.as_view(), name="file_download"),
+    # Upstream import, matching and discrepancies (reconciliation.upstream) plug in below.
+    path("upstream/", include("reconciliation.upstream.urls")),
 ]

@@ -562,6 +562,11 @@ def settle_year_date(settle_mmdd: str, today: date) -> date | None:
     return min(candidates, key=lambda day: abs(day - today)) if candidates else None
 
 
+#: Set by reconciliation.upstream (its AppConfig.ready): ``(merId, settle date) -> Path | None`` builds a missing
+#: ``files/{merId}_{YYYYMMDD}.zip`` from the sandbox's own transactions once the day is over.
+UPSTREAM_FILE_BUILDER = None
+
+
 def handle_file_transfer(params: Mapping[str, str]) -> dict[str, str]:
     """File transfer (76): ``files/{merId}_{YYYYMMDD}.zip`` in the sandbox directory, else ``98`` 文件不存在."""
     try:
@@ -575,6 +580,8 @@ def handle_file_transfer(params: Mapping[str, str]) -> dict[str, str]:
         return answer(params, refused.code)
     day = settle_year_date(settle_mmdd, timezone.now().astimezone(BEIJING).date())
     path = Path(settings.SANDBOX_DIR) / "files" / f"{params['merId']}_{day:%Y%m%d}.zip" if day else None
+    if path is not None and not path.is_file() and UPSTREAM_FILE_BUILDER is not None:
+        path = UPSTREAM_FILE_BUILDER(params["merId"], day)  # built from the sandbox's own transactions
     if path is None or not path.is_file():
         return answer(params, "98")
     return answer(

@@ -22,6 +22,9 @@ api_v1 = [
     path("", include("portal.audit.api.urls")),
     path("", include("portal.approvals.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("reconciliation.upstream.api.urls")),
+    path("", include("reconciliation.api.urls")),
+    path("", include("refunds.api.urls")),
 ]
 
 api_urlpatterns = [

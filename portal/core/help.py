@@ -154,7 +154,7 @@ class HelpTransactionsView(HelpPageView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["stream_limit"] = settings.TRANSACTIONS_EXPORT_STREAM_LIMIT
+        context["stream_limit_text"] = f"{settings.TRANSACTIONS_EXPORT_STREAM_LIMIT:,}"
         return context
 
 

@@ -30,6 +30,7 @@ NAVIGATION = (
     NavItem("security", _("Security"), "accounts:security", None),
     NavItem("users", _("Users"), "accounts:user_list", Perm.USERS_VIEW),
     NavItem("audit", _("Audit log"), "audit:event_list", Perm.AUDIT_VIEW),
+    NavItem("help", _("Help"), "help:index", None),
 )
 
 

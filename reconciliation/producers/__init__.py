@@ -1,0 +1,1 @@
+"""Builders of the files we produce: bytes from the closed results and the ledger (no database writes)."""

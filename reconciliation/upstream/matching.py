@@ -1,0 +1,146 @@
+"""Matching a run's upstream records against the ledger, set-based: a few UPDATE … FROM and INSERT … SELECT
+statements (PostgreSQL and SQLite ≥ 3.33), never a Python loop over rows.
+
+1. by queryId within the merchant; 2. the rest by merchant + order id + transmission time (``trace_time``).
+Then one INSERT per class: upstream only (长款), amount differs, status differs (the file lists settled
+transactions, so a ledger row that is not ``success`` differs), fee differs (only where the ledger side has a fee,
+loaded into ``LedgerFee`` from ``RECON_LEDGER_FEE_PROVIDER``), and ledger only (短款: successful ledger rows of the
+merchant's settlement day that no record matched).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.utils.module_loading import import_string
+
+from payments.choices import TxnStatus
+from payments.models import Transaction
+
+from .choices import MATCHED, DiscrepancyClass, DiscrepancyStatus, RecordKind
+from .models import Discrepancy, LedgerFee, ReconciliationRun, UpstreamRecord
+
+_REC = UpstreamRecord._meta.db_table
+_TXN = Transaction._meta.db_table
+_DISC = Discrepancy._meta.db_table
+_FEE = LedgerFee._meta.db_table
+
+_INSERT = (
+    f"INSERT INTO {_DISC} (run_id, cls, merchant_id, settle_date, query_id, order_id, transaction_id, record_id, "
+    "ledger_amount, upstream_amount, ledger_fee, upstream_fee, ledger_status, status, resolution, reason, "
+    "created_at, updated_at) "
+)
+
+
+def load_ledger_fees(run: ReconciliationRun) -> bool:
+    """Load the ledger-side fees of the run's merchant day from the configured provider; False when none."""
+    path = getattr(settings, "RECON_LEDGER_FEE_PROVIDER", "")
+    if not path:
+        return False
+    provider = import_string(path)
+    fees = provider(run.merchant, run.settle_date) or {}
+    LedgerFee.objects.bulk_create(
+        [LedgerFee(run=run, transaction_id=txn_id, fee=int(fee)) for txn_id, fee in fees.items()], batch_size=5000
+    )
+    return True
+
+
+def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, int]]:
+    """Link records to ledger rows, create the run's discrepancies, and return the totals per class."""
+    has_fees = load_ledger_fees(run)
+    created = connection.ops.adapt_datetimefield_value(now)
+    settle = connection.ops.adapt_datefield_value(run.settle_date)
+    zm = RecordKind.ZM
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_REC} SET transaction_id = t.id FROM {_TXN} t "
+            f"WHERE {_REC}.run_id = %s AND {_REC}.kind = %s AND {_REC}.query_id <> '' "
+            f"AND t.query_id = {_REC}.query_id AND t.merchant_id = %s",
+            [run.pk, zm, run.merchant_id],
+        )
+        cursor.execute(
+            f"UPDATE {_REC} SET transaction_id = t.id FROM {_TXN} t "
+            f"WHERE {_REC}.run_id = %s AND {_REC}.kind = %s AND {_REC}.transaction_id IS NULL "
+            f"AND {_REC}.order_id <> '' AND t.merchant_id = %s AND t.order_id = {_REC}.order_id "
+            f"AND t.trace_time = {_REC}.trans_time",
+            [run.pk, zm, run.merchant_id],
+        )
+        common = "%s, %s, %s, %s, "  # run_id, cls, merchant_id, settle_date
+        tail = "%s, '', '', %s, %s"  # status, resolution, reason, created_at, updated_at
+        open_ = DiscrepancyStatus.OPEN
+        cursor.execute(
+            _INSERT + f"SELECT {common} r.query_id, r.order_id, NULL, r.id, NULL, r.amount, NULL, r.merchant_fee, '', "
+            f"{tail} FROM {_REC} r WHERE r.run_id = %s AND r.kind = %s AND r.transaction_id IS NULL ORDER BY r.id",
+            [run.pk, DiscrepancyClass.UPSTREAM_ONLY, run.merchant_id, settle, open_, created, created, run.pk, zm],
+        )
+        matched_select = (
+            f"SELECT {common} r.query_id, r.order_id, t.id, r.id, t.amount, r.amount, %s, r.merchant_fee, t.status, "
+            f"{tail} FROM {_REC} r JOIN {_TXN} t ON t.id = r.transaction_id "
+        )
+        cursor.execute(
+            _INSERT + matched_select + "WHERE r.run_id = %s AND r.kind = %s AND t.amount <> r.amount ORDER BY r.id",
+            [run.pk, DiscrepancyClass.AMOUNT, run.merchant_id, settle, None, open_, created, created, run.pk, zm],
+        )
+        cursor.execute(
+            _INSERT + matched_select + "WHERE r.run_id = %s AND r.kind = %s AND t.status <> %s ORDER BY r.id",
+            [
+                run.pk,
+                DiscrepancyClass.STATUS,
+                run.merchant_id,
+                settle,
+                None,
+                open_,
+                created,
+                created,
+                run.pk,
+                zm,
+                TxnStatus.SUCCESS,
+            ],
+        )
+        if has_fees:
+            cursor.execute(
+                _INSERT + f"SELECT {common} r.query_id, r.order_id, t.id, r.id, t.amount, r.amount, f.fee, "
+                f"r.merchant_fee, t.status, {tail} FROM {_REC} r JOIN {_TXN} t ON t.id = r.transaction_id "
+                f"JOIN {_FEE} f ON f.run_id = r.run_id AND f.transaction_id = t.id "
+                "WHERE r.run_id = %s AND r.kind = %s AND r.merchant_fee IS NOT NULL AND f.fee <> r.merchant_fee "
+                "ORDER BY r.id",
+                [run.pk, DiscrepancyClass.FEE, run.merchant_id, settle, open_, created, created, run.pk, zm],
+            )
+        cursor.execute(
+            _INSERT + f"SELECT {common} COALESCE(t.query_id, ''), t.order_id, t.id, NULL, t.amount, NULL, NULL, NULL, "
+            f"t.status, {tail} FROM {_TXN} t WHERE t.merchant_id = %s AND t.settle_date = %s AND t.status = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {_REC} r WHERE r.run_id = %s AND r.transaction_id = t.id) ORDER BY t.id",
+            [
+                run.pk,
+                DiscrepancyClass.LEDGER_ONLY,
+                run.merchant_id,
+                settle,
+                open_,
+                created,
+                created,
+                run.merchant_id,
+                settle,
+                TxnStatus.SUCCESS,
+                run.pk,
+            ],
+        )
+        totals: dict[str, dict[str, int]] = {}
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(r.amount), 0) FROM {_REC} r WHERE r.run_id = %s AND r.kind = %s "
+            f"AND r.transaction_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {_DISC} d WHERE d.record_id = r.id)",
+            [run.pk, zm],
+        )
+        count, amount = cursor.fetchone()
+        totals[MATCHED] = {"count": int(count), "amount": int(amount)}
+        cursor.execute(
+            f"SELECT cls, COUNT(*), COALESCE(SUM(COALESCE(upstream_amount, ledger_amount)), 0) FROM {_DISC} "
+            "WHERE run_id = %s GROUP BY cls",
+            [run.pk],
+        )
+        for cls, count, amount in cursor.fetchall():
+            totals[cls] = {"count": int(count), "amount": int(amount)}
+    for cls in DiscrepancyClass.values:
+        totals.setdefault(cls, {"count": 0, "amount": 0})
+    return totals

@@ -1,0 +1,103 @@
+"""Matching against the ledger: every discrepancy class, exactly the alterations made."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.models import Transaction
+from reconciliation.upstream.choices import RunSource, RunStatus
+from reconciliation.upstream.importer import reconciliation_import
+from reconciliation.upstream.models import Discrepancy
+
+from .conftest import AFTER_CLOSE, record_of, upstream_zip
+
+FEE_PROVIDER = "tests.reconciliation_upstream.conftest.test_fee_provider"
+
+
+def _run(merchant, records):
+    name, data = upstream_zip(merchant.code, records)
+    run = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+    assert run.status == RunStatus.COMPLETED, run.error
+    return run
+
+
+def test_an_unaltered_day_matches_with_zero_discrepancies(merchant_a, ledger_day, settings):
+    settings.RECON_LEDGER_FEE_PROVIDER = FEE_PROVIDER
+    txns = ledger_day(merchant_a, 5)
+
+    run = _run(merchant_a, [record_of(t) for t in txns])
+
+    assert Discrepancy.objects.count() == 0
+    assert run.class_totals["matched"] == {"count": 5, "amount": sum(t.amount for t in txns)}
+
+
+def test_every_altered_line_gives_exactly_its_discrepancy(merchant_a, merchant_b, ledger_day, settings):
+    settings.RECON_LEDGER_FEE_PROVIDER = FEE_PROVIDER
+    txns = ledger_day(merchant_a, 7)
+    ledger_day(merchant_b, 2)  # another merchant's day is not in A's file and must not show up
+    dropped, changed_amount, changed_status, changed_fee = txns[1], txns[2], txns[3], txns[4]
+    Transaction.objects.filter(pk=changed_status.pk).update(status="pending")
+    extra = record_of(txns[0], query_id="202603109999999999999", order_id="EXTRA0001", amount=777)
+    records = [
+        record_of(txns[0]),
+        record_of(changed_amount, amount=changed_amount.amount + 100),
+        record_of(changed_status),
+        record_of(changed_fee, merchant_fee=-1),
+        record_of(txns[5]),
+        # Matched by order id + transmission time when the queryId is missing.
+        record_of(txns[6], query_id=""),
+        extra,
+    ]
+
+    run = _run(merchant_a, records)
+
+    found = sorted(Discrepancy.objects.values_list("cls", "query_id", "order_id"))
+    assert found == sorted(
+        [
+            ("ledger_only", dropped.query_id, dropped.order_id),
+            ("upstream_only", extra.query_id, "EXTRA0001"),
+            ("amount", changed_amount.query_id, changed_amount.order_id),
+            ("status", changed_status.query_id, changed_status.order_id),
+            ("fee", changed_fee.query_id, changed_fee.order_id),
+        ]
+    )
+    amount = Discrepancy.objects.get(cls="amount")
+    assert (amount.ledger_amount, amount.upstream_amount, amount.transaction_id) == (
+        changed_amount.amount,
+        changed_amount.amount + 100,
+        changed_amount.pk,
+    )
+    fee = Discrepancy.objects.get(cls="fee")
+    assert (fee.upstream_fee, fee.ledger_fee) == (-1, -((changed_fee.amount * 6 + 500) // 1000))
+    assert Discrepancy.objects.get(cls="status").ledger_status == "pending"
+    assert Discrepancy.objects.get(cls="upstream_only").transaction_id is None
+    totals = run.class_totals
+    assert {k: v["count"] for k, v in totals.items()} == {
+        "matched": 3,
+        "upstream_only": 1,
+        "ledger_only": 1,
+        "amount": 1,
+        "status": 1,
+        "fee": 1,
+    }
+    assert totals["upstream_only"]["amount"] == 777
+    assert totals["ledger_only"]["amount"] == dropped.amount
+
+
+def test_without_a_ledger_fee_fees_are_not_compared(merchant_a, ledger_day, settings):
+    settings.RECON_LEDGER_FEE_PROVIDER = ""
+    txns = ledger_day(merchant_a, 2)
+
+    _run(merchant_a, [record_of(txns[0], merchant_fee=-1), record_of(txns[1])])
+
+    assert Discrepancy.objects.count() == 0
+
+
+@pytest.mark.parametrize("status", ["failed", "pending"])
+def test_a_ledger_row_not_successful_is_not_short(merchant_a, ledger_day, status):
+    txns = ledger_day(merchant_a, 2)
+    Transaction.objects.filter(pk=txns[1].pk).update(status=status)
+
+    _run(merchant_a, [record_of(txns[0])])
+
+    assert Discrepancy.objects.count() == 0
