@@ -7,6 +7,7 @@ the number of SQL queries per page comes from the in-process run.
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -111,6 +112,8 @@ def main(rows: int) -> str:
         p95_ms=page_p95,
         sql_p95_ms=sql_p95,
         ratio=page_p95 / sql_p95,
+        p50_ms=statistics.median(http) * 1000,
+        sql_p50_ms=statistics.median(sql) * 1000,
         queries=len(statements),
         rows=loaded,
         matched=matched,

@@ -230,7 +230,8 @@ class ReconciliationFile(models.Model):
             ),
             models.CheckConstraint(
                 name="recon_file_day_xor_month",
-                condition=(Q(day__isnull=False) & Q(month__isnull=True)) | (Q(day__isnull=True) & Q(month__isnull=False)),
+                condition=(Q(day__isnull=False) & Q(month__isnull=True))
+                | (Q(day__isnull=True) & Q(month__isnull=False)),
             ),
         ]
         indexes = [models.Index(fields=["organisation", "-day"], name="recon_file_org_day")]

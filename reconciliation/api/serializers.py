@@ -34,4 +34,15 @@ class ReconciliationFileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReconciliationFile
-        fields = ["id", "organisation_code", "kind", "day", "month", "language", "name", "size", "sha256", "generated_at"]
+        fields = [
+            "id",
+            "organisation_code",
+            "kind",
+            "day",
+            "month",
+            "language",
+            "name",
+            "size",
+            "sha256",
+            "generated_at",
+        ]

@@ -2,18 +2,18 @@
 
 from .close import (
     SettlementCloseError,
+    last_finished_day,
     settlement_close_day,
     settlement_close_due,
     settlement_compute_day,
-    last_finished_day,
 )
 from .files import (
     ReconciliationFileError,
-    produce_statements_due,
     produce_acquirer_files,
     produce_day_files,
     produce_merchant_files,
     produce_monthly_statements,
+    produce_statements_due,
     reconciliation_file_download,
     reconciliation_file_ensure,
 )

@@ -92,7 +92,12 @@ def _materialise(*, org: Organisation, kind: str, day: date | None = None, month
     period = day or month
     assert period is not None
     row = ReconciliationFile(
-        organisation=org, kind=kind, day=day, month=month, language=language, name=_file_name(org, kind, period, language)
+        organisation=org,
+        kind=kind,
+        day=day,
+        month=month,
+        language=language,
+        name=_file_name(org, kind, period, language),
     )
     with translation.override(language or "zh-hans"):
         size, sha = _write_file(row.path, _writer(kind, org, period))
@@ -215,4 +220,3 @@ def reconciliation_file_download(*, actor, file: ReconciliationFile) -> Path:
             details={"name": file.name, "sha256": file.sha256, "organisation": file.organisation.code},
         )
     return path
-

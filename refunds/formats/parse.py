@@ -162,7 +162,7 @@ def parse(stream, fmt: str) -> Iterator[ParsedLine | LineError | FileError]:
     if fmt == "xlsx":
         try:
             yield from parse_xlsx(stream)
-        except (KeyError, ValueError, OSError, EOFError, TypeError) as exc:  # not a readable workbook
+        except Exception as exc:  # not a readable workbook (bad zip, bad XML, entities refused...)
             yield FileError("file_unreadable", {"detail": type(exc).__name__})
         return
     yield from parse_text(stream)

@@ -175,7 +175,15 @@ def test_b2b_and_ebpp_files_only_when_the_merchant_has_them(merchant_a, make_txn
 
     files = {(f.kind, f.language): f for f in produce_merchant_files(merchant_a, DAY)}
 
-    assert {k for k, _lang in files} == {"zip", "detail_csv", "detail_xlsx", "b2b_csv", "b2b_xlsx", "ebpp_csv", "ebpp_xlsx"}
+    assert {k for k, _lang in files} == {
+        "zip",
+        "detail_csv",
+        "detail_xlsx",
+        "b2b_csv",
+        "b2b_xlsx",
+        "ebpp_csv",
+        "ebpp_xlsx",
+    }
     b2b = list(csv.reader(io.StringIO(files[("b2b_csv", "en")].path.read_bytes().decode("utf-8-sig"))))
     assert [r[8] for r in b2b[3:]] == ["000202"] and b2b[3][9] == "20.00"
 
@@ -261,10 +269,10 @@ def test_any_ledger_day_gives_a_zm_file_with_the_totals_of_the_summary(
         settlement_close_day(actor=None, day=DAY, now=AFTER)
         ms = MerchantSettlement.objects.filter(merchant=merchant_a, day=DAY).first()
 
-        data = b"".join(
-            zipfile.ZipFile(produce_merchant_files(merchant_a, DAY)[0].path).read(f"INN26031088ZM_{merchant_a.code}")
-            for _ in [0]
-        ) if ms else b""
+        data = b""
+        if ms is not None:
+            zip_path = produce_merchant_files(merchant_a, DAY)[0].path
+            data = zipfile.ZipFile(zip_path).read(f"INN26031088ZM_{merchant_a.code}")
 
         t = totals(zm_records_for(merchant_a, DAY))
         rows = independent_zm_parse(data)

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from payments.gateway.acp.reconfiles import write_zm, zm_name
-from payments.settlement import business_today
 from portal.audit.models import AuditEvent
 from reconciliation.upstream.choices import RunSource, RunStatus
 from reconciliation.upstream.importer import reconciliation_import
@@ -88,7 +86,9 @@ def test_command_imports_and_prints_one_line(real_merchants):
     call_command("reconciliation_import", str(SAMPLE_ZIP), stdout=out)
 
     run = ReconciliationRun.objects.get()
-    assert out.getvalue().strip() == f"records=8 amount=1322700 fee=D7936 settlement=C1314764 run={run.pk} discrepancies=8"
+    assert (
+        out.getvalue().strip() == f"records=8 amount=1322700 fee=D7936 settlement=C1314764 run={run.pk} discrepancies=8"
+    )
     assert run.source == RunSource.COMMAND
 
 
@@ -135,7 +135,7 @@ def test_merchant_not_visible_to_the_uploader_is_unknown(real_merchants, admin_b
 def _utf8_line(mer_id: str, txn_like) -> bytes:
     """A ZM line whose Chinese field is UTF-8 instead of GBK (the wrong encoding)."""
     line = write_zm([record_of(txn_like, sub_mer_abbr="测试商户")])
-    return line.replace("测试商户".encode("gbk"), "测试商户".encode("utf-8"))
+    return line.replace("测试商户".encode("gbk"), "测试商户".encode())
 
 
 def test_wrong_encoding_every_line_fails_the_run(merchant_a, ledger_day):
