@@ -3,8 +3,8 @@
 The set is an acquirer's history over the last N Beijing days, N chosen so that it holds at least the target
 row count (a tenth of the ledger: 1,000,000 of 10,000,000).
 
-- ``csv_s``: the CSV downloaded through HTTP from gunicorn (``TRANSACTIONS_EXPORT_STREAM_LIMIT`` raised so
-  that the view streams it instead of queuing a job), first byte to last.
+- ``csv_s``: the CSV downloaded through HTTP from gunicorn (``TRANSACTIONS_EXPORT_STREAM_LIMIT`` raised by
+  ``bench/settings_export.py`` so that the view streams it instead of queuing a job), request to last byte.
 - ``copy_s``: ``COPY (<the SQL the export runs>) TO STDOUT WITH CSV`` through psycopg, drained.
 - ``job_csv_s``: the same CSV written by the background job (``export_request`` + ``export_run``), which is
   what the portal does at this size with the default settings.
@@ -133,7 +133,9 @@ def main(rows: int) -> str:
     copy_s, copy_bytes = time_copy(db_name, sql)
     common.log(f"COPY: {copy_s:.2f} s, {copy_bytes / 1e6:.0f} MB")
 
-    env = common.bench_env(db_name, TRANSACTIONS_EXPORT_STREAM_LIMIT=str(matched + 1))
+    env = common.bench_env(
+        db_name, DJANGO_SETTINGS_MODULE="bench.settings_export", BENCH_EXPORT_STREAM_LIMIT=str(matched + 1)
+    )
     with common.gunicorn("portal.wsgi:application", env, workers=2) as server:
         csv_s, csv_bytes, csv_rows = time_http_csv(server.url, session_key, date_from, date_to)
         worker_peaks = [common.peak_rss_mb(pid) for pid in server.worker_pids()]

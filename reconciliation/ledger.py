@@ -95,6 +95,84 @@ def settle_line(txn: Transaction, book: FeeBook, rule: str) -> SettleLine:
     return SettleLine(category, txn.amount, returned, -txn.amount + returned)
 
 
+# --- the same rules in SQL (the PostgreSQL fast path of the ZM file, producers/network_pg.py) -----------------------
+
+#: Amounts from 10^12 fen do not fit the files' 12 digits; the SQL leaves such rows (and fees) to ``settle_line``.
+AMOUNT_LIMIT = 10**12
+CARD_CLASS_SQL = {CardClass.DEBIT: ("01",), CardClass.CREDIT: ("02", "03")}  # CARD_CLASS_OF, else OTHER
+
+
+def _sql_in(values) -> str:
+    return "(" + ", ".join(f"'{value}'" for value in sorted(values)) + ")"
+
+
+def fee_rates_sql(merchant_param: str = "merchant_id") -> str:
+    """One row: the rate in force for the merchant ``%(merchant_param)s`` per card class, as :class:`FeeBook`
+    resolves it (the merchant's own row, else the default row, else zero): ``{class}_bp``, ``{class}_min``,
+    ``{class}_max`` (NULL: no maximum) for debit, credit and other."""
+    columns = ", ".join(
+        f"max(x.bp) FILTER (WHERE x.cls = '{cls}') AS {cls}_bp, "
+        f"max(x.min_fee) FILTER (WHERE x.cls = '{cls}') AS {cls}_min, "
+        f"max(x.max_fee) FILTER (WHERE x.cls = '{cls}') AS {cls}_max"
+        for cls in CardClass.values
+    )
+    classes = ", ".join(f"('{cls}')" for cls in CardClass.values)
+    return f"""
+        SELECT {columns} FROM (
+            SELECT c.cls,
+                   CASE WHEN own.id IS NOT NULL THEN own.rate_bp ELSE coalesce(def.rate_bp, 0) END AS bp,
+                   CASE WHEN own.id IS NOT NULL THEN own.min_fee ELSE coalesce(def.min_fee, 0) END AS min_fee,
+                   CASE WHEN own.id IS NOT NULL THEN own.max_fee ELSE def.max_fee END AS max_fee
+            FROM (VALUES {classes}) AS c (cls)
+            LEFT JOIN reconciliation_feerate own ON own.merchant_id = %({merchant_param})s AND own.card_class = c.cls
+            LEFT JOIN reconciliation_feerate def ON def.merchant_id IS NULL AND def.card_class = c.cls
+        ) x
+    """
+
+
+def base_fee_sql(*, txn: str, orig: str, rates: str) -> tuple[str, str]:
+    """SQL ``(basis_amount, base_fee)`` of a row ``txn`` (its original ``orig`` LEFT JOINed, rates from
+    :func:`fee_rates_sql`): :func:`payments_fee` of the payment itself, or of the original of a void or refund (its
+    card type, else the row's). NULL when SQL cannot follow ``settle_line``: an amount from :data:`AMOUNT_LIMIT`, or
+    an original of another merchant (whose rates apply)."""
+    reversal = f"{txn}.txn_type IN {_sql_in(VOID_TYPES | REFUND_TYPES)}"
+    amount = f"(CASE WHEN {reversal} THEN coalesce({orig}.amount, {txn}.amount) ELSE {txn}.amount END)"
+    card = f"(CASE WHEN {reversal} THEN coalesce(nullif({orig}.card_type, ''), {txn}.card_type) ELSE {txn}.card_type END)"
+
+    def fee(cls: str) -> str:
+        # fees.payment_fee: half up to the fen, then the minimum, the maximum (NULL: none, LEAST skips it), the amount
+        return (
+            f"LEAST(GREATEST((2 * {amount} * {rates}.{cls}_bp + 10000) / 20000, {rates}.{cls}_min), "
+            f"{rates}.{cls}_max, {amount})"
+        )
+
+    branches = " ".join(
+        f"WHEN {card} IN {_sql_in(codes)} THEN {fee(cls)}" for cls, codes in CARD_CLASS_SQL.items()
+    )
+    base_fee = (
+        f"CASE WHEN {amount} >= {AMOUNT_LIMIT} OR ({reversal} AND {orig}.merchant_id <> {txn}.merchant_id) THEN NULL "
+        f"{branches} ELSE {fee(CardClass.OTHER)} END"
+    )
+    return amount, base_fee
+
+
+def settle_sql(*, txn_type: str, amount: str, base_fee: str, basis_amount: str, proportional_param: str) -> tuple[str, str]:
+    """SQL ``(fee, settlement)`` of :func:`settle_line` from a row's type and amount, its ``base_fee`` and
+    ``basis_amount`` (:func:`base_fee_sql`) and the boolean parameter ``%(proportional_param)s`` (the refund
+    fee-return rule is ``proportional``). Both NULL when ``base_fee`` is."""
+    returned = (
+        f"CASE WHEN {base_fee} IS NULL THEN NULL "
+        f"WHEN {txn_type} IN {_sql_in(VOID_TYPES)} THEN {base_fee} "
+        f"WHEN %({proportional_param})s AND {basis_amount} > 0 THEN LEAST({base_fee}, "
+        f"div(2 * {base_fee}::numeric * {amount} + {basis_amount}, 2 * {basis_amount}::numeric)::bigint) "
+        f"ELSE 0 END"
+    )
+    reversal = f"{txn_type} IN {_sql_in(VOID_TYPES | REFUND_TYPES)}"
+    fee = f"CASE WHEN {reversal} THEN {returned} ELSE -{base_fee} END"
+    settlement = f"CASE WHEN {reversal} THEN -{amount} + {returned} ELSE {amount} - {base_fee} END"
+    return fee, settlement
+
+
 def iter_settle_lines(
     day: date, merchant_ids=None, *, book: FeeBook | None = None, chunk_size: int = 5000
 ) -> Iterator[tuple[Transaction, SettleLine]]:

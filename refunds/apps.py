@@ -14,3 +14,4 @@ class RefundsConfig(AppConfig):
 
         approval.register()
         register_batch_kind(refund_batch_kind())
+        approval.point_batch_reviews_here()

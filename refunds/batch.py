@@ -87,9 +87,7 @@ MESSAGES = {
     "orig_time_mismatch": _("The original order %(order_id)s was not made at %(value)s."),
     "orig_not_payment": _("The original transaction is not a payment and cannot be refunded."),
     "orig_not_success": _("The original payment did not succeed and cannot be refunded."),
-    "window_expired": _(
-        "The original payment is more than %(days)s days old: it can no longer be refunded online."
-    ),
+    "window_expired": _("The original payment is more than %(days)s days old: it can no longer be refunded online."),
     "amount_exceeds": _(
         "The amount (%(amount)s yuan) is more than what can still be refunded of the original payment after "
         "earlier refunds, pending refunds and earlier lines of this file: %(refundable)s yuan."
@@ -131,7 +129,17 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
 
     by_qid = {p.data["origQryId"] for p in candidates if p.data.get("origQryId")}
     by_order = {p.data["origOrderId"] for p in candidates if not p.data.get("origQryId")}
-    fields = ("pk", "query_id", "order_id", "txn_time", "txn_type", "status", "amount", "refunded_amount", "settle_date")
+    fields = (
+        "pk",
+        "query_id",
+        "order_id",
+        "txn_time",
+        "txn_type",
+        "status",
+        "amount",
+        "refunded_amount",
+        "settle_date",
+    )
     originals_q = {}
     if by_qid:
         originals_q = {
@@ -182,7 +190,13 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         if line.data.get("origTxnTime"):
             given = datetime.strptime(line.data["origTxnTime"], "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
             if abs((original.txn_time - given).total_seconds()) >= 1:
-                refuse(line, "orig_time_mismatch", "origTxnTime", order_id=original.order_id, value=line.data["origTxnTime"])
+                refuse(
+                    line,
+                    "orig_time_mismatch",
+                    "origTxnTime",
+                    order_id=original.order_id,
+                    value=line.data["origTxnTime"],
+                )
                 continue
         if original.txn_type not in REFUNDABLE_TYPES:
             refuse(line, "orig_not_payment", column)
@@ -256,7 +270,10 @@ def _cap_allows(line) -> bool:
     counting every other refund and line in flight? (The last guard before money moves.)"""
     with transaction.atomic():
         original = (
-            Transaction.objects.select_for_update().filter(pk=line.data.get("origId")).only("pk", "amount", "refunded_amount").first()
+            Transaction.objects.select_for_update()
+            .filter(pk=line.data.get("origId"))
+            .only("pk", "amount", "refunded_amount")
+            .first()
         )
         if original is None:
             return False
@@ -362,7 +379,9 @@ def batch_line_confirm(*, line_id: int) -> str | None:
     recorded through the pipeline (the batch finishes with its last line)."""
     from portal.batches.services import batch_line_record_outcome
 
-    line = BatchLine.objects.select_related("batch", "batch__merchant", "batch__organisation").filter(pk=line_id).first()
+    line = (
+        BatchLine.objects.select_related("batch", "batch__merchant", "batch__organisation").filter(pk=line_id).first()
+    )
     if line is None or line.status != LineStatus.SENT or line.batch.kind != BATCH_KIND:
         return None
     merchant = _line_merchant(line.batch, line)

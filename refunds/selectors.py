@@ -100,9 +100,7 @@ class RefundQuote:
 def refund_quote(original: Transaction) -> RefundQuote:
     window = merchant_refund_window_days(original.merchant)
     expired = window_expired(original, window)
-    eligible = (
-        original.txn_type in REFUNDABLE_TYPES and original.status == TxnStatus.SUCCESS and not expired
-    )
+    eligible = original.txn_type in REFUNDABLE_TYPES and original.status == TxnStatus.SUCCESS and not expired
     refundable = refundable_now(original) if eligible else 0
     return RefundQuote(
         refundable=refundable,

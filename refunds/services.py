@@ -43,9 +43,7 @@ REASON_MAX = 255
 # --- the status helper ------------------------------------------------------------------------------
 
 
-def refund_transition(
-    *, refund_id: int, old, new: str, actor=None, reason: str = "", **fields
-) -> str | None:
+def refund_transition(*, refund_id: int, old, new: str, actor=None, reason: str = "", **fields) -> str | None:
     """Move refund ``refund_id`` to ``new`` if its status is one of ``old`` and ``TRANSITIONS``
     allows it: a compare-and-set plus a ``RefundStatusChange`` row, in the caller's transaction.
     Returns the status it left, or None when it did not move."""
@@ -231,9 +229,10 @@ def _refund_id(request) -> int | None:
 def refund_on_approved(request) -> None:
     """``pending_review`` → ``approved``; the send job is enqueued once the approval commits."""
     refund_id = _refund_id(request)
-    if refund_id is None or refund_transition(
-        refund_id=refund_id, old=RefundStatus.PENDING_REVIEW, new=RefundStatus.APPROVED
-    ) is None:
+    if (
+        refund_id is None
+        or refund_transition(refund_id=refund_id, old=RefundStatus.PENDING_REVIEW, new=RefundStatus.APPROVED) is None
+    ):
         return
     _audit("refund.approved", Refund.objects.select_related("merchant").get(pk=refund_id), approval=request.pk)
     transaction.on_commit(lambda: _enqueue("send_refund", refund_id))
@@ -309,13 +308,19 @@ def refund_send(*, refund_id: int) -> str | None:
     if refund.status == RefundStatus.APPROVED:
         fields = _send_fields(refund)
         with transaction.atomic():
-            if refund_transition(refund_id=refund.pk, old=RefundStatus.APPROVED, new=RefundStatus.SENDING, **fields) is None:
+            if (
+                refund_transition(refund_id=refund.pk, old=RefundStatus.APPROVED, new=RefundStatus.SENDING, **fields)
+                is None
+            ):
                 return None
         refund.refresh_from_db()
     elif refund.status == RefundStatus.SENDING:
         if refund.txn_time is not None:
             answer = gateway.query(
-                mer_id=refund.merchant.code, order_id=refund.order_id, txn_time=refund.txn_time, txn_type=refund.txn_type
+                mer_id=refund.merchant.code,
+                order_id=refund.order_id,
+                txn_time=refund.txn_time,
+                txn_type=refund.txn_type,
             )
             if answer.status != gateway.NOT_FOUND:
                 return _record_send(refund, answer)

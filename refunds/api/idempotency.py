@@ -68,7 +68,9 @@ def idempotent(method):
         if key is None:
             return method(self, request, *args, **kwargs)
         if not key or len(key) > 255 or not key.isprintable():
-            return _error("idempotency_key_invalid", _("The Idempotency-Key must be 1 to 255 printable characters."), 400)
+            return _error(
+                "idempotency_key_invalid", _("The Idempotency-Key must be 1 to 255 printable characters."), 400
+            )
         user = request.user
         digest = request_hash(request, kwargs)
         org_id = user.organisation_id

@@ -186,7 +186,10 @@ class RefundBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 return error("merchant_not_visible", _("No such merchant."), 404)
         try:
             batch = batch_upload(
-                actor=request.user, kind=selectors.BATCH_KIND, uploaded_file=payload.validated_data["file"], merchant=merchant
+                actor=request.user,
+                kind=selectors.BATCH_KIND,
+                uploaded_file=payload.validated_data["file"],
+                merchant=merchant,
             )
         except BatchError as exc:
             return self._batch_error(exc)

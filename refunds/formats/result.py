@@ -64,8 +64,8 @@ def write_text_result(rows: Iterable[ResultRow], out: IO[bytes], *, totals: dict
     out.write(("|".join(title) + "\r\n").encode())
     for row in rows:
         cells = [_text_cell(row.request.get(c, "")) for c in REQUEST_COLUMNS]
-        cells[REQUEST_COLUMNS.index("txnAmt")] = str(row.amount) if row.amount else _text_cell(
-            row.request.get("txnAmt", "")
+        cells[REQUEST_COLUMNS.index("txnAmt")] = (
+            str(row.amount) if row.amount else _text_cell(row.request.get("txnAmt", ""))
         )
         cells += [_text_cell(row.result.get(c, "")) for c in RESULT_COLUMNS]
         out.write(("|".join(cells) + "\r\n").encode())

@@ -6,95 +6,177 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('payments', '0002_exportjob_merchantprofile'),
+        ("accounts", "0001_initial"),
+        ("payments", "0002_exportjob_merchantprofile"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('void', 'Void'), ('refund', 'Refund')], max_length=8, verbose_name='kind')),
-                ('order_id', models.CharField(max_length=32, verbose_name='order ID')),
-                ('amount', models.BigIntegerField(verbose_name='amount (fen)')),
-                ('currency', models.CharField(default='156', max_length=3, verbose_name='currency')),
-                ('reason', models.CharField(max_length=255, verbose_name='reason')),
-                ('status', models.CharField(choices=[('pending_review', 'Waiting for review'), ('approved', 'Approved, queued for sending'), ('sending', 'Sending'), ('sent', 'Sent, waiting for the result'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('expired', 'Expired')], db_index=True, default='pending_review', max_length=16, verbose_name='status')),
-                ('approval_id', models.PositiveBigIntegerField(blank=True, null=True, verbose_name='approval request')),
-                ('txn_time', models.DateTimeField(blank=True, null=True, verbose_name='sent at (txnTime)')),
-                ('resp_code', models.CharField(blank=True, max_length=8, verbose_name='response code')),
-                ('resp_msg', models.CharField(blank=True, max_length=255, verbose_name='response message')),
-                ('query_id', models.CharField(blank=True, max_length=21, verbose_name='query ID')),
-                ('settle_date', models.CharField(blank=True, max_length=4, verbose_name='settlement date (MMDD)')),
-                ('trace_no', models.CharField(blank=True, max_length=6, verbose_name='trace number')),
-                ('trace_time', models.CharField(blank=True, max_length=10, verbose_name='trace time')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='requested')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('ledger_txn', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='payments.transaction', verbose_name='ledger transaction')),
-                ('maker', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='accounts.organisation', verbose_name='merchant')),
-                ('original', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refund_requests', to='payments.transaction', verbose_name='original payment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("void", "Void"), ("refund", "Refund")], max_length=8, verbose_name="kind"
+                    ),
+                ),
+                ("order_id", models.CharField(max_length=32, verbose_name="order ID")),
+                ("amount", models.BigIntegerField(verbose_name="amount (fen)")),
+                ("currency", models.CharField(default="156", max_length=3, verbose_name="currency")),
+                ("reason", models.CharField(max_length=255, verbose_name="reason")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_review", "Waiting for review"),
+                            ("approved", "Approved, queued for sending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent, waiting for the result"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("rejected", "Rejected"),
+                            ("cancelled", "Cancelled"),
+                            ("expired", "Expired"),
+                        ],
+                        db_index=True,
+                        default="pending_review",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("approval_id", models.PositiveBigIntegerField(blank=True, null=True, verbose_name="approval request")),
+                ("txn_time", models.DateTimeField(blank=True, null=True, verbose_name="sent at (txnTime)")),
+                ("resp_code", models.CharField(blank=True, max_length=8, verbose_name="response code")),
+                ("resp_msg", models.CharField(blank=True, max_length=255, verbose_name="response message")),
+                ("query_id", models.CharField(blank=True, max_length=21, verbose_name="query ID")),
+                ("settle_date", models.CharField(blank=True, max_length=4, verbose_name="settlement date (MMDD)")),
+                ("trace_no", models.CharField(blank=True, max_length=6, verbose_name="trace number")),
+                ("trace_time", models.CharField(blank=True, max_length=10, verbose_name="trace time")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="requested")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent")),
+                ("finished_at", models.DateTimeField(blank=True, null=True, verbose_name="finished")),
+                (
+                    "ledger_txn",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="payments.transaction",
+                        verbose_name="ledger transaction",
+                    ),
+                ),
+                (
+                    "maker",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="requested by",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="accounts.organisation",
+                        verbose_name="merchant",
+                    ),
+                ),
+                (
+                    "original",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refund_requests",
+                        to="payments.transaction",
+                        verbose_name="original payment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'refund',
-                'verbose_name_plural': 'refunds',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "refund",
+                "verbose_name_plural": "refunds",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RefundStatusChange',
+            name="RefundStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('refund', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='refunds.refund')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(max_length=16)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "refund",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="status_changes", to="refunds.refund"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('completed', models.BooleanField(default=False)),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=255)),
+                ("request_hash", models.CharField(max_length=64)),
+                ("completed", models.BooleanField(default=False)),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.organisation"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'key'), name='idempotency_unique_org_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("organisation", "key"), name="idempotency_unique_org_key")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='refund',
-            index=models.Index(fields=['original', 'status'], name='refund_original_status'),
+            model_name="refund",
+            index=models.Index(fields=["original", "status"], name="refund_original_status"),
         ),
         migrations.AddIndex(
-            model_name='refund',
-            index=models.Index(fields=['merchant', '-created_at'], name='refund_merchant_created'),
+            model_name="refund",
+            index=models.Index(fields=["merchant", "-created_at"], name="refund_merchant_created"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.UniqueConstraint(fields=('merchant', 'order_id'), name='refund_unique_merchant_order'),
+            model_name="refund",
+            constraint=models.UniqueConstraint(fields=("merchant", "order_id"), name="refund_unique_merchant_order"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='refund_amount_positive'),
+            model_name="refund",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="refund_amount_positive"),
         ),
     ]

@@ -39,9 +39,17 @@ def _payments(merchant, n):
         )  # fmt: skip
         out.append(
             Transaction.objects.create(
-                merchant=merchant, acquirer_id=merchant.acquirer_id, order_id=f"KPAY{i:08d}", txn_time=when,
-                txn_type="01", amount=10000, status="success", resp_code="00", query_id=qid,
-                settle_date=settlement_date_for(when), source="sandbox",
+                merchant=merchant,
+                acquirer_id=merchant.acquirer_id,
+                order_id=f"KPAY{i:08d}",
+                txn_time=when,
+                txn_type="01",
+                amount=10000,
+                status="success",
+                resp_code="00",
+                query_id=qid,
+                settle_date=settlement_date_for(when),
+                source="sandbox",
             )  # fmt: skip
         )
     return out
@@ -96,4 +104,7 @@ def test_killed_worker_never_refunds_a_line_twice(
         .annotate(n=Count("pk"))
     )
     assert len(per_order) == LINES and set(per_order.values()) == {1}
-    assert all(p.refunded_amount == 1000 + i for i, p in enumerate(Transaction.objects.filter(order_id__startswith="KPAY").order_by("order_id")))
+    assert all(
+        p.refunded_amount == 1000 + i
+        for i, p in enumerate(Transaction.objects.filter(order_id__startswith="KPAY").order_by("order_id"))
+    )

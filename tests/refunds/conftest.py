@@ -74,7 +74,9 @@ def text_file(lines: list[str], *, name: str = "refunds.txt", encoding: str = "u
     return SimpleUploadedFile(name, (eol.join(lines) + eol).encode(encoding), content_type="text/plain")
 
 
-def text_batch(rows: list[tuple], *, columns: str = "orderId|txnAmt|origQryId|reason", total=None, count=None) -> list[str]:
+def text_batch(
+    rows: list[tuple], *, columns: str = "orderId|txnAmt|origQryId|reason", total=None, count=None
+) -> list[str]:
     """A refund text file: header with totals, title line, rows (each a tuple of the columns)."""
     total = sum(int(r[1]) for r in rows) if total is None else total
     count = len(rows) if count is None else count

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from unittest import mock
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 
 from portal.accounts.models import SMSDevice
 from portal.audit.models import AuditEvent
@@ -150,7 +148,9 @@ def test_idempotency_key_replays_the_first_answer(client_for, operator_a, paymen
     assert Refund.objects.count() == 2
 
 
-def test_idempotency_key_is_per_organisation_and_replays_refusals(client_for, operator_a, admin_b, make_payment, payment):
+def test_idempotency_key_is_per_organisation_and_replays_refusals(
+    client_for, operator_a, admin_b, make_payment, payment
+):
     other = UserFactory(organisation=admin_b.organisation, roles=["merchant_operator"])
     mine = create(client_for(operator_a), payment, amount=99999, key="same")
     theirs = create(client_for(other), make_payment(admin_b.organisation), key="same")
@@ -176,7 +176,9 @@ def test_idempotency_key_in_progress_is_409(client_for, operator_a, payment):
     assert Refund.objects.count() == 0
 
 
-def test_batch_upload_submit_and_errors(client_for, operator_a, reviewer_a, payment, django_capture_on_commit_callbacks):
+def test_batch_upload_submit_and_errors(
+    client_for, operator_a, reviewer_a, payment, django_capture_on_commit_callbacks
+):
     client = client_for(operator_a)
     content = "\r\n".join(
         text_batch([("RFA000000001", 100, payment.query_id, "x"), ("RFA000000002", 0, payment.query_id, "y")])
@@ -196,7 +198,9 @@ def test_batch_upload_submit_and_errors(client_for, operator_a, reviewer_a, paym
             approved = client_for(reviewer_a).post(f"{BATCHES}{batch_id}/approve/", {}, content_type="application/json")
 
     assert up.status_code == 201
-    assert {k: detail[k] for k in ("status", "total_lines", "valid_lines", "invalid_lines", "total_amount", "valid_amount")} == {
+    assert {
+        k: detail[k] for k in ("status", "total_lines", "valid_lines", "invalid_lines", "total_amount", "valid_amount")
+    } == {
         "status": "validated",
         "total_lines": 2,
         "valid_lines": 1,
@@ -205,7 +209,11 @@ def test_batch_upload_submit_and_errors(client_for, operator_a, reviewer_a, paym
         "valid_amount": 100,
     }
     assert [(e["line"], e["column"], e["code"]) for e in errors["results"]] == [(4, "txnAmt", "amount_not_positive")]
-    assert (dup.status_code, dup.json()["error"]["code"], dup.json()["error"]["batch_id"]) == (409, "file_duplicate", batch_id)
+    assert (dup.status_code, dup.json()["error"]["code"], dup.json()["error"]["batch_id"]) == (
+        409,
+        "file_duplicate",
+        batch_id,
+    )
     assert submitted.json()["status"] == "pending_review"
     assert (own.status_code, own.json()["error"]["code"]) == (403, "permission_denied")
     assert approved.json()["status"] == "approved"

@@ -54,7 +54,11 @@ def test_valid_text_file_validates_with_amounts_and_kinds(operator_a, make_payme
 
 def test_gbk_file_with_chinese_title_and_lf(operator_a, make_payment):
     payment = make_payment(operator_a.organisation)
-    lines = ["5.0.0|100|1||", "订单号|退货金额(分)|原交易查询流水号|退货原因", f"RFGBK0000001|100|{payment.query_id}|客户退货"]
+    lines = [
+        "5.0.0|100|1||",
+        "订单号|退货金额(分)|原交易查询流水号|退货原因",
+        f"RFGBK0000001|100|{payment.query_id}|客户退货",
+    ]
 
     batch = upload(operator_a, text_file(lines, encoding="gbk", eol="\n"))
 
@@ -163,7 +167,9 @@ def test_order_id_of_a_single_refund_or_earlier_batch_is_refused(operator_a, mak
 
     second = upload(
         operator_a,
-        text_file(text_batch([(single.order_id, 100, payment.query_id, "x"), ("RFO000000001", 100, payment.query_id, "y")])),
+        text_file(
+            text_batch([(single.order_id, 100, payment.query_id, "x"), ("RFO000000001", 100, payment.query_id, "y")])
+        ),
     )
 
     assert first.status == "validated"
@@ -178,7 +184,9 @@ def test_cap_counts_pending_single_refunds_and_other_live_batches(operator_a, ma
 
     batch = upload(
         operator_a,
-        text_file(text_batch([("RFC000000002", 2001, payment.query_id, "x"), ("RFC000000003", 2000, payment.query_id, "y")])),
+        text_file(
+            text_batch([("RFC000000002", 2001, payment.query_id, "x"), ("RFC000000003", 2000, payment.query_id, "y")])
+        ),
     )
 
     assert errors_of(batch) == [(3, "txnAmt", "amount_exceeds")]
@@ -202,7 +210,10 @@ def test_xlsx_with_chinese_headers_in_yuan(operator_a, make_payment):
     batch = upload(operator_a, xlsx_file(rows))
 
     assert batch.status == "validated"
-    assert [(ln.line_no, ln.amount) for ln in BatchLine.objects.filter(batch=batch, status="valid")] == [(2, 1250), (3, 1)]
+    assert [(ln.line_no, ln.amount) for ln in BatchLine.objects.filter(batch=batch, status="valid")] == [
+        (2, 1250),
+        (3, 1),
+    ]
     assert errors_of(batch) == [
         (4, "txnAmt", "amount_yuan_format"),
         (5, "origQryId", "excel_number_id"),
@@ -213,7 +224,10 @@ def test_xlsx_with_chinese_headers_in_yuan(operator_a, make_payment):
 def test_acquirer_uploads_for_one_merchant_and_merid_must_match(acquirer_reviewer, merchant_a, make_payment):
     payment = make_payment(merchant_a, amount=10000)
     lines = text_batch(
-        [("RFM000000001", 100, payment.query_id, merchant_a.code), ("RFM000000002", 100, payment.query_id, "898310000000001")],
+        [
+            ("RFM000000001", 100, payment.query_id, merchant_a.code),
+            ("RFM000000002", 100, payment.query_id, "898310000000001"),
+        ],
         columns="orderId|txnAmt|origQryId|merId",
     )
 
@@ -268,13 +282,19 @@ def _approve(batch, reviewer):
 
 
 @pytest.mark.parametrize("fmt", ["text", "xlsx"])
-def test_processing_refunds_each_line_and_writes_the_result_file(fmt, operator_a, reviewer_a, make_payment, django_capture_on_commit_callbacks):
+def test_processing_refunds_each_line_and_writes_the_result_file(
+    fmt, operator_a, reviewer_a, make_payment, django_capture_on_commit_callbacks
+):
     p1 = make_payment(operator_a.organisation, amount=10000)
     p2 = make_payment(operator_a.organisation, amount=5000)
     if fmt == "text":
         f = text_file(
             text_batch(
-                [("RFP000000001", 2500, p1.query_id, "a"), ("RFP000000002", 5000, p2.query_id, "b"), ("RFP000000003", 1, "X", "c")]
+                [
+                    ("RFP000000001", 2500, p1.query_id, "a"),
+                    ("RFP000000002", 5000, p2.query_id, "b"),
+                    ("RFP000000003", 1, "X", "c"),
+                ]
             )
         )
     else:
@@ -327,3 +347,25 @@ def test_processing_refunds_each_line_and_writes_the_result_file(fmt, operator_a
         assert rows[1][1] == 25
         assert list(rows[1][-6:]) == ["00", "成功", "QRFP000000001", "0310", "123456", "0310120000"]
         assert rows[3][-6] in (None, "")
+
+
+def test_large_batch_needs_the_acquirer_reviewer_too(
+    operator_a, reviewer_a, acquirer_reviewer, make_payment, client_for
+):
+    payment = make_payment(operator_a.organisation, amount=60_000_000)
+    batch = upload(operator_a, text_file(text_batch([("RFT000000001", 50_000_000, payment.query_id, "big")])))
+    with mock.patch("portal.batches.services._enqueue") as enqueue:
+        batch_submit(actor=operator_a, batch=batch)
+        _approve(batch, reviewer_a)
+        batch.refresh_from_db()
+        assert batch.status == "pending_review"
+        assert (
+            f"/refunds/batches/{batch.pk}/"
+            in client_for(acquirer_reviewer).get("/refunds/?tab=batches").content.decode()
+        )
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            _approve(batch, acquirer_reviewer)
+
+    batch.refresh_from_db()
+    assert batch.status == "approved"
+    enqueue.assert_called_once_with("process_batch", batch.pk)

@@ -29,7 +29,9 @@ action = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(actions=st.lists(action, min_size=1, max_size=6), refunded=st.integers(min_value=0, max_value=5000))
 def test_refunds_and_batch_lines_never_exceed_the_payment(operator_a, make_payment, actions, refunded):
     payment = make_payment(operator_a.organisation, amount=10000, refunded_amount=refunded)

@@ -76,7 +76,12 @@ def test_ragged_rows_in_both_encodings(rows, encoding, eol):
 @pytest.mark.parametrize("eol", ["\r\n", "\n"])
 def test_exact_parse_in_each_encoding(encoding, eol):
     data = eol.join(
-        ["5.0.0|3550|2||", "orderId|txnAmt|origQryId|reason", f"RF0000000001|1000|{QID}|客户退货", f"RF0000000002|2550|{QID}|"]
+        [
+            "5.0.0|3550|2||",
+            "orderId|txnAmt|origQryId|reason",
+            f"RF0000000001|1000|{QID}|客户退货",
+            f"RF0000000002|2550|{QID}|",
+        ]
     ).encode(encoding)
 
     result = items(data)
@@ -88,7 +93,9 @@ def test_exact_parse_in_each_encoding(encoding, eol):
 
 
 def test_huge_field_is_a_line_error_not_a_crash():
-    data = b"5.0.0|100|2||\r\norderId|txnAmt|origQryId|reason\r\nRF0000000001|100|" + QID.encode() + b"|" + b"x" * 200_000
+    data = (
+        b"5.0.0|100|2||\r\norderId|txnAmt|origQryId|reason\r\nRF0000000001|100|" + QID.encode() + b"|" + b"x" * 200_000
+    )
     data += b"\r\nRF0000000002|100|" + QID.encode() + b"|" + b"y" * 300 + b"\r\n"
 
     result = items(data)
@@ -104,7 +111,7 @@ def test_huge_field_is_a_line_error_not_a_crash():
         (2.01707e20, "excel_number_id"),
         (201707000000000000000, "excel_number_id"),
         ("2.01707E+20", "excel_number_id"),
-        ("=HYPERLINK(\"x\")", "formula"),
+        ('=HYPERLINK("x")', "formula"),
     ],
 )
 def test_excel_numbers_and_formulas_for_ids_are_refused(value, code):
@@ -128,7 +135,16 @@ def test_excel_order_id_as_number_is_refused_never_rounded():
 
 @pytest.mark.parametrize(
     ("value", "fen"),
-    [(12.5, 1250), ("0.01", 1), (1, 100), ("1,234.56", 123456), (0.1 + 0.2, None), ("1.234", None), ("-1", None), (0, None)],
+    [
+        (12.5, 1250),
+        ("0.01", 1),
+        (1, 100),
+        ("1,234.56", 123456),
+        (0.1 + 0.2, None),
+        ("1.234", None),
+        ("-1", None),
+        (0, None),
+    ],
 )
 def test_yuan_amounts_have_at_most_two_decimals(value, fen):
     if fen is None:

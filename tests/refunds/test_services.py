@@ -49,7 +49,9 @@ def test_request_opens_a_refund_waiting_for_review(operator_a, make_payment, no_
     assert AuditEvent.objects.filter(action="refund.request", object_id=str(refund.pk)).count() == 1
 
 
-def test_reviewer_approves_and_the_send_is_enqueued_once(operator_a, reviewer_a, make_payment, no_send, django_capture_on_commit_callbacks):
+def test_reviewer_approves_and_the_send_is_enqueued_once(
+    operator_a, reviewer_a, make_payment, no_send, django_capture_on_commit_callbacks
+):
     refund = refund_request(actor=operator_a, original=make_payment(operator_a.organisation), amount=100, reason="x")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,8 +68,7 @@ def test_nobody_approves_their_own_refund(role, merchant_a, make_payment, no_sen
     maker = UserFactory(organisation=merchant_a, roles=roles, is_superuser=role == "superuser_reviewer")
     refund = refund_request(actor=maker, original=make_payment(merchant_a), amount=100, reason="x")
 
-    expected = approval_errors.WrongRole if role == "merchant_operator" else approval_errors.OwnSubmission
-    with pytest.raises(expected):
+    with pytest.raises(approval_errors.OwnSubmission):
         decide(maker, refund)
 
     refund.refresh_from_db()
@@ -212,7 +213,9 @@ def _bj(*args):
         (_bj(2026, 3, 10, 12, 0), _bj(2026, 3, 10, 13, 0), 9999, "refund"),
     ],
 )
-def test_void_or_refund_around_the_23h_cut_off(paid, now, amount, kind, operator_a, make_payment, no_send, time_machine):
+def test_void_or_refund_around_the_23h_cut_off(
+    paid, now, amount, kind, operator_a, make_payment, no_send, time_machine
+):
     time_machine.move_to(now, tick=False)
     payment = make_payment(operator_a.organisation, amount=10000, when=paid)
 
@@ -261,7 +264,11 @@ def test_send_accepted_then_confirmed_by_query_records_the_ledger_once(operator_
     assert send.call_count == 1
     refund.refresh_from_db()
     payment.refresh_from_db()
-    assert (refund.status, refund.ledger_txn.order_id, refund.ledger_txn.txn_type) == ("succeeded", refund.order_id, "04")
+    assert (refund.status, refund.ledger_txn.order_id, refund.ledger_txn.txn_type) == (
+        "succeeded",
+        refund.order_id,
+        "04",
+    )
     assert payment.refunded_amount == 2500
     assert list(refund.status_changes.values_list("to_status", flat=True)) == [
         "pending_review",
@@ -295,3 +302,33 @@ def test_a_refund_left_sending_is_queried_before_any_resend(operator_a, reviewer
         assert refund_send(refund_id=refund.pk) == "succeeded"
 
     send.assert_not_called()
+
+
+def test_reconcile_links_a_notified_ledger_row_to_a_sent_refund(operator_a, reviewer_a, make_payment, time_machine):
+    from payments.services import ledger_record
+    from refunds.services import refunds_reconcile
+
+    payment = make_payment(operator_a.organisation, amount=10000)
+    refund = _approved(operator_a, reviewer_a, payment, 700)
+    sent_at = timezone.now().replace(microsecond=0)
+    Refund.objects.filter(pk=refund.pk).update(status="sent", txn_time=sent_at)
+    ledger_record(  # what the notification receiver records
+        merchant=operator_a.organisation,
+        order_id=refund.order_id,
+        txn_time=sent_at,
+        txn_type="04",
+        amount=700,
+        status="success",
+        query_id="202603101200000000777",
+        orig_query_id=payment.query_id,
+        resp_code="00",
+    )
+
+    time_machine.move_to(timezone.now() + timedelta(minutes=5))
+    with mock.patch.object(gateway, "query") as query:
+        assert refunds_reconcile() == 1
+
+    query.assert_not_called()
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert (refund.status, refund.query_id, payment.refunded_amount) == ("succeeded", "202603101200000000777", 700)

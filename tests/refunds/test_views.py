@@ -91,7 +91,9 @@ def test_other_organisation_gets_404_and_changes_nothing(client_for, operator_b,
     audit_before = AuditEvent.objects.count()
     for url in _object_urls(refund, payment, batch):
         assert client.get(url).status_code == 404, url
-    assert client.post(reverse("refunds:create", args=[payment.pk]), {"amount": "1.00", "reason": "x"}).status_code == 404
+    assert (
+        client.post(reverse("refunds:create", args=[payment.pk]), {"amount": "1.00", "reason": "x"}).status_code == 404
+    )
     assert client.post(reverse("refunds:cancel", args=[refund.pk])).status_code == 404
     assert Refund.objects.count() == 1
     assert AuditEvent.objects.count() == audit_before
@@ -104,7 +106,9 @@ def test_missing_permission_is_403(client_for, admin_a, reviewer_a, refund, paym
         assert admin.get(url).status_code == 403, url
     reviewer = client_for(reviewer_a)
     assert reviewer.get(reverse("refunds:create", args=[payment.pk])).status_code == 403
-    assert reviewer.post(reverse("refunds:create", args=[payment.pk]), {"amount": "1", "reason": "x"}).status_code == 403
+    assert (
+        reviewer.post(reverse("refunds:create", args=[payment.pk]), {"amount": "1", "reason": "x"}).status_code == 403
+    )
     assert Refund.objects.count() == 1
 
 
@@ -150,7 +154,7 @@ def test_reviewer_sees_the_decision_form_and_approves(client_for, reviewer_a, re
     from portal.approvals.models import ApprovalRequest
 
     approval = ApprovalRequest.objects.get(pk=refund.approval_id)
-    with mock.patch("refunds.tasks.send_refund.delay") as send:
+    with mock.patch("refunds.tasks.send_refund.delay"):
         response = client.post(
             reverse("approvals:decide", args=[approval.pk]),
             {"decision": "approve", "seen_content_hash": approval.content_hash, "stage_index": 0, "reason": ""},
@@ -202,3 +206,35 @@ def test_format_page_documents_columns(client_for, operator_a):
     page = client_for(operator_a).get(reverse("refunds:format_help")).content.decode()
     for name in ("origQryId", "原交易查询流水号", "退货金额(元)", "respCode", "version|totalAmt|totalQty"):
         assert name in page
+
+
+def test_inbox_links_refund_batches_to_the_refund_batch_page(operator_a, batch):
+    from portal.approvals.registry import describe_request
+    from portal.batches.services import batch_submit
+
+    batch.refresh_from_db()
+    batch_submit(actor=operator_a, batch=batch)
+    batch.refresh_from_db()
+    from portal.approvals.models import ApprovalRequest
+
+    assert describe_request(ApprovalRequest.objects.get(pk=batch.approval_id))["url"] == reverse(
+        "refunds:batch_detail", args=[batch.pk]
+    )
+
+
+def test_refund_list_query_count_does_not_grow(client_for, operator_a, payment, django_assert_max_num_queries):
+    client = client_for(operator_a)
+    with mock.patch("refunds.tasks.send_refund.delay"):
+        for _ in range(3):
+            refund_request(actor=operator_a, original=payment, amount=100, reason="x")
+    client.get(reverse("refunds:index"))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as three:
+        client.get(reverse("refunds:index"))
+    with mock.patch("refunds.tasks.send_refund.delay"):
+        for _ in range(3):
+            refund_request(actor=operator_a, original=payment, amount=100, reason="x")
+    with django_assert_max_num_queries(len(three)):
+        client.get(reverse("refunds:index"))
