@@ -389,9 +389,9 @@ APPROVAL_ACQUIRER_THRESHOLD_FEN = env.int("APPROVAL_ACQUIRER_THRESHOLD_FEN", def
 RECON_DISCREPANCY_AGE_DAYS = env.int("RECON_DISCREPANCY_AGE_DAYS", default=3)
 # The hourly fetch asks the gateway (txnType 76) for the files of this many past settlement days.
 RECON_FETCH_LOOKBACK_DAYS = env.int("RECON_FETCH_LOOKBACK_DAYS", default=3)
-# Dotted path of a callable (merchant, settle_date) -> {transaction id: signed fee in fen}; empty: the ledger
-# side has no fee and fees are not compared.
-RECON_LEDGER_FEE_PROVIDER = env.str("RECON_LEDGER_FEE_PROVIDER", default="")
+# Dotted path of a callable (merchant, settle_date) -> (transaction id, signed fee in fen) pairs; by default the
+# settlement fee rules (reconciliation.ledger.settle_line); empty: fees are not compared.
+RECON_LEDGER_FEE_PROVIDER = env.str("RECON_LEDGER_FEE_PROVIDER", default="reconciliation.upstream.fees.ledger_fees")
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {

@@ -99,7 +99,12 @@ def settle_line(txn: Transaction, book: FeeBook, rule: str) -> SettleLine:
 
 #: Amounts from 10^12 fen do not fit the files' 12 digits; the SQL leaves such rows (and fees) to ``settle_line``.
 AMOUNT_LIMIT = 10**12
-CARD_CLASS_SQL = {CardClass.DEBIT: ("01",), CardClass.CREDIT: ("02", "03")}  # CARD_CLASS_OF, else OTHER
+# CARD_CLASS_OF as SQL: card types of the debit and credit classes; any other card type (or none) is "other".
+CARD_CLASS_SQL = {
+    cls.value: tuple(sorted(code for code, of in CARD_CLASS_OF.items() if of == cls))
+    for cls in CardClass
+    if cls != CardClass.OTHER
+}
 
 
 def _sql_in(values) -> str:
@@ -130,33 +135,46 @@ def fee_rates_sql(merchant_param: str = "merchant_id") -> str:
     """
 
 
-def base_fee_sql(*, txn: str, orig: str, rates: str) -> tuple[str, str]:
-    """SQL ``(basis_amount, base_fee)`` of a row ``txn`` (its original ``orig`` LEFT JOINed, rates from
-    :func:`fee_rates_sql`): :func:`payments_fee` of the payment itself, or of the original of a void or refund (its
-    card type, else the row's). NULL when SQL cannot follow ``settle_line``: an amount from :data:`AMOUNT_LIMIT`, or
-    an original of another merchant (whose rates apply)."""
+def basis_sql(*, txn: str, orig: str) -> dict[str, str]:
+    """SQL of the payment whose fee a row ``txn`` settles (its original ``orig`` LEFT JOINed): the row itself for a
+    payment, else the original (when there is one), with its card type or else the row's (as :func:`settle_line`).
+
+    ``basis_foreign`` is true when that original belongs to another merchant (its rates apply: Python's business).
+    """
     reversal = f"{txn}.txn_type IN {_sql_in(VOID_TYPES | REFUND_TYPES)}"
-    amount = f"(CASE WHEN {reversal} THEN coalesce({orig}.amount, {txn}.amount) ELSE {txn}.amount END)"
-    card = f"(CASE WHEN {reversal} THEN coalesce(nullif({orig}.card_type, ''), {txn}.card_type) ELSE {txn}.card_type END)"
+    return {
+        "basis_amount": f"CASE WHEN {reversal} THEN coalesce({orig}.amount, {txn}.amount) ELSE {txn}.amount END",
+        "basis_card": (
+            f"CASE WHEN {reversal} THEN coalesce(nullif({orig}.card_type, ''), {txn}.card_type) "
+            f"ELSE {txn}.card_type END"
+        ),
+        "basis_foreign": f"({reversal} AND {orig}.merchant_id <> {txn}.merchant_id)",
+    }
+
+
+def base_fee_sql(*, amount: str, card: str, foreign: str, rates: str) -> str:
+    """SQL of :func:`fees.payment_fee` of the basis (columns of :func:`basis_sql`, rates of :func:`fee_rates_sql`):
+    half up to the fen, then the minimum, the maximum (NULL: none; LEAST skips NULLs) and the amount itself.
+
+    NULL when SQL cannot follow ``settle_line``: an amount from :data:`AMOUNT_LIMIT` or a foreign original.
+    """
 
     def fee(cls: str) -> str:
-        # fees.payment_fee: half up to the fen, then the minimum, the maximum (NULL: none, LEAST skips it), the amount
         return (
             f"LEAST(GREATEST((2 * {amount} * {rates}.{cls}_bp + 10000) / 20000, {rates}.{cls}_min), "
             f"{rates}.{cls}_max, {amount})"
         )
 
-    branches = " ".join(
-        f"WHEN {card} IN {_sql_in(codes)} THEN {fee(cls)}" for cls, codes in CARD_CLASS_SQL.items()
+    branches = " ".join(f"WHEN {card} IN {_sql_in(codes)} THEN {fee(cls)}" for cls, codes in CARD_CLASS_SQL.items())
+    return (
+        f"CASE WHEN {amount} >= {AMOUNT_LIMIT} OR {foreign} IS TRUE THEN NULL "
+        f"{branches} ELSE {fee(CardClass.OTHER.value)} END"
     )
-    base_fee = (
-        f"CASE WHEN {amount} >= {AMOUNT_LIMIT} OR ({reversal} AND {orig}.merchant_id <> {txn}.merchant_id) THEN NULL "
-        f"{branches} ELSE {fee(CardClass.OTHER)} END"
-    )
-    return amount, base_fee
 
 
-def settle_sql(*, txn_type: str, amount: str, base_fee: str, basis_amount: str, proportional_param: str) -> tuple[str, str]:
+def settle_sql(
+    *, txn_type: str, amount: str, base_fee: str, basis_amount: str, proportional_param: str
+) -> tuple[str, str]:
     """SQL ``(fee, settlement)`` of :func:`settle_line` from a row's type and amount, its ``base_fee`` and
     ``basis_amount`` (:func:`base_fee_sql`) and the boolean parameter ``%(proportional_param)s`` (the refund
     fee-return rule is ``proportional``). Both NULL when ``base_fee`` is."""

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -129,47 +130,17 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
 
     by_qid = {p.data["origQryId"] for p in candidates if p.data.get("origQryId")}
     by_order = {p.data["origOrderId"] for p in candidates if not p.data.get("origQryId")}
-    fields = (
-        "pk",
-        "query_id",
-        "order_id",
-        "txn_time",
-        "txn_type",
-        "status",
-        "amount",
-        "refunded_amount",
-        "settle_date",
-    )
-    originals_q = {}
-    if by_qid:
-        originals_q = {
-            t.query_id: t for t in Transaction.objects.filter(merchant=merchant, query_id__in=by_qid).only(*fields)
-        }
-    originals_o = {}
-    if by_order:
-        originals_o = {
-            t.order_id: t for t in Transaction.objects.filter(merchant=merchant, order_id__in=by_order).only(*fields)
-        }
-    used = set(
-        Refund.objects.filter(merchant=merchant, order_id__in={p.order_id for p in candidates}).values_list(
-            "order_id", flat=True
-        )
-    ) | set(
-        Transaction.objects.filter(merchant=merchant, order_id__in={p.order_id for p in candidates}).values_list(
-            "order_id", flat=True
-        )
-    )
+    originals_q = _originals(merchant.pk, "query_id", by_qid)
+    originals_o = _originals(merchant.pk, "order_id", by_order)
+    order_ids = {p.order_id for p in candidates}
+    used = _used_order_ids(merchant.pk, order_ids)
     # Lines the pipeline will refuse as duplicate order ids must not take any of the refundable amount.
-    held_ids = set(
-        BatchOrderId.objects.filter(
-            family=BATCH_KIND, merchant=merchant, order_id__in={p.order_id for p in candidates}
-        ).values_list("order_id", flat=True)
-    )
+    held_ids = _held_order_ids(merchant.pk, order_ids)
     seen: set[str] = set()
     window = merchant_refund_window_days(merchant)
     today = current_settlement_day(now)
 
-    resolved: list[tuple[ParsedLine, Transaction]] = []
+    resolved: list[tuple[ParsedLine, _Original]] = []
     for line in candidates:
         if line.order_id in used:
             refuse(line, "order_id_used", "orderId", order_id=line.order_id)
@@ -211,12 +182,16 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
 
     ids = {o.pk for _l, o in resolved}
     held = defaultdict(int)
+    # What this file's earlier chunks took of each original, kept for the run (the database would
+    # give the same sum: those lines are valid and not in the ledger); other batches are asked.
+    own = ctx.state.setdefault("refund_held_by_file", defaultdict(int)) if ctx is not None else defaultdict(int)
     if ids:
         for pk, amount in reserved_by_refunds(ids).items():
             held[pk] += amount
-        for pk, amount in reserved_by_lines(ids).items():
+        exclude_batch = batch.pk if ctx is not None else None
+        for pk, amount in reserved_by_lines(ids, exclude_batch_id=exclude_batch).items():
             held[pk] += amount
-    left = {o.pk: o.amount - o.refunded_amount - held[o.pk] for _l, o in resolved}
+    left = {o.pk: o.amount - o.refunded_amount - held[o.pk] - own.get(o.pk, 0) for _l, o in resolved}
     for line, original in resolved:
         remaining = left[original.pk]
         if line.amount > remaining:
@@ -231,12 +206,99 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         full_and_untouched = remaining == original.amount and line.amount == original.amount
         void = full_and_untouched and original.settle_date == today
         left[original.pk] = remaining - line.amount
+        own[original.pk] += line.amount
         line.ref = str(original.pk)
         line.merchant_id = merchant.pk
         line.data["origId"] = original.pk
         line.data["origQryIdResolved"] = original.query_id or ""
         line.data["txnType"] = "31" if void else "04"
     return errors
+
+
+_ORIGINAL_FIELDS = (
+    "id",
+    "query_id",
+    "order_id",
+    "txn_time",
+    "txn_type",
+    "status",
+    "amount",
+    "refunded_amount",
+    "settle_date",
+)
+
+
+class _Original(NamedTuple):
+    pk: int
+    query_id: str | None
+    order_id: str
+    txn_time: datetime
+    txn_type: str
+    status: str
+    amount: int
+    refunded_amount: int
+    settle_date: object
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _originals(merchant_id: int, column: str, values: set[str]) -> dict[str, _Original]:
+    """The merchant's ledger rows whose ``column`` (query_id or order_id) is one of ``values``, as
+    tuples (no model instances: a chunk holds thousands). One array parameter on PostgreSQL."""
+    if not values:
+        return {}
+    key = _ORIGINAL_FIELDS.index(column)
+    if _pg():
+        table = Transaction._meta.db_table
+        sql = f"SELECT {', '.join(_ORIGINAL_FIELDS)} FROM {table} WHERE merchant_id = %s AND {column} = ANY(%s)"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [merchant_id, list(values)])
+            rows = cursor.fetchall()
+    else:
+        lookup = {f"{column}__in": values}
+        rows = Transaction.objects.filter(merchant_id=merchant_id, **lookup).values_list(*_ORIGINAL_FIELDS)
+    return {row[key]: _Original(*row) for row in rows}
+
+
+def _used_order_ids(merchant_id: int, order_ids: set[str]) -> set[str]:
+    """Order ids of ``order_ids`` already used by a single refund or a ledger row of the merchant."""
+    if not order_ids:
+        return set()
+    if _pg():
+        sql = (
+            f"SELECT order_id FROM {Refund._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s) "
+            f"UNION SELECT order_id FROM {Transaction._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s)"
+        )
+        ids = list(order_ids)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [merchant_id, ids, merchant_id, ids])
+            return {row[0] for row in cursor.fetchall()}
+    return set(
+        Refund.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
+    ) | set(
+        Transaction.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
+    )
+
+
+def _held_order_ids(merchant_id: int, order_ids: set[str]) -> set[str]:
+    """Order ids of ``order_ids`` already held by a batch line (this file's earlier chunks included)."""
+    if not order_ids:
+        return set()
+    if _pg():
+        sql = (
+            f"SELECT order_id FROM {BatchOrderId._meta.db_table} "
+            "WHERE family = %s AND merchant_id = %s AND order_id = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [BATCH_KIND, merchant_id, list(order_ids)])
+            return {row[0] for row in cursor.fetchall()}
+    return set(
+        BatchOrderId.objects.filter(family=BATCH_KIND, merchant_id=merchant_id, order_id__in=order_ids).values_list(
+            "order_id", flat=True
+        )
+    )
 
 
 # --- process and recover -------------------------------------------------------------------------------

@@ -41,10 +41,13 @@ def reserved_by_refunds(original_ids, *, exclude_refund_id: int | None = None) -
     return {row["original_id"]: row["total"] for row in qs.values("original_id").annotate(total=Sum("amount"))}
 
 
-def reserved_by_lines(original_ids, *, exclude_line_id: int | None = None) -> dict[int, int]:
+def reserved_by_lines(
+    original_ids, *, exclude_line_id: int | None = None, exclude_batch_id: int | None = None
+) -> dict[int, int]:
     """Fen held by batch refund lines per original (``ref`` is the original's id): valid lines of
     live batches (the file being validated included: its earlier chunks), lines being processed,
-    sent, or succeeded but not yet in the ledger."""
+    sent, or succeeded but not yet in the ledger. ``exclude_batch_id``: leave one batch out (the
+    validation of a file counts its own earlier chunks itself)."""
     refs = [str(pk) for pk in original_ids]
     qs = (
         BatchLine.objects.filter(ref__in=refs, batch__kind=BATCH_KIND, status__in=RESERVING_LINES)
@@ -53,6 +56,8 @@ def reserved_by_lines(original_ids, *, exclude_line_id: int | None = None) -> di
     )
     if exclude_line_id is not None:
         qs = qs.exclude(pk=exclude_line_id)
+    if exclude_batch_id is not None:
+        qs = qs.exclude(batch_id=exclude_batch_id)
     return {int(row["ref"]): row["total"] for row in qs.values("ref").annotate(total=Sum("amount"))}
 
 

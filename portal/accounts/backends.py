@@ -1,5 +1,6 @@
 """Authentication backend: Django's model backend; permissions come from roles, never from flags."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
 
@@ -9,6 +10,15 @@ class PortalModelBackend(ModelBackend):
     Django's own permission system is not used for portal pages (see ``roles.py``);
     ``has_perm`` answers only for the Django admin, which requires the platform admin role.
     """
+
+    def get_user(self, user_id):
+        # The organisation is needed on every page (scoping, header): fetch it with the user.
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.select_related("organisation").get(pk=user_id)
+        except user_model.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
 
     def has_perm(self, user_obj, perm, obj=None) -> bool:
         return bool(user_obj.is_active and user_obj.has_role("platform_admin") and user_obj.is_staff)

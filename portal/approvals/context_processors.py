@@ -8,4 +8,7 @@ def approvals(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_verified() or not is_reviewer(user):
         return {"approvals_waiting_count": None}
-    return {"approvals_waiting_count": approvals_waiting_count(user)}
+    # Memoised on the request: nested RequestContexts (django-tables2) run processors again.
+    if not hasattr(request, "_approvals_waiting_count"):
+        request._approvals_waiting_count = approvals_waiting_count(user)
+    return {"approvals_waiting_count": request._approvals_waiting_count}

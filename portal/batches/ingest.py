@@ -182,20 +182,23 @@ def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors:
             )
         else:
             first[key] = line.line_no
-    BatchOrderId.objects.bulk_create(
-        [
-            BatchOrderId(family=family, merchant_id=m, order_id=o, batch_id=batch.pk, line_no=n)
-            for (m, o), n in first.items()
-        ],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
-    holders = {
-        (m, o): (b, n)
-        for m, o, b, n in BatchOrderId.objects.filter(
-            family=family, order_id__in={o for _m, o in first}, merchant_id__in={m for m, _o in first}
-        ).values_list("merchant_id", "order_id", "batch_id", "line_no")
-    }
+    if connection.vendor == "postgresql":
+        holders = _hold_order_ids_pg(family, batch.pk, first)
+    else:
+        BatchOrderId.objects.bulk_create(
+            [
+                BatchOrderId(family=family, merchant_id=m, order_id=o, batch_id=batch.pk, line_no=n)
+                for (m, o), n in first.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        holders = {
+            (m, o): (b, n)
+            for m, o, b, n in BatchOrderId.objects.filter(
+                family=family, order_id__in={o for _m, o in first}, merchant_id__in={m for m, _o in first}
+            ).values_list("merchant_id", "order_id", "batch_id", "line_no")
+        }
     for key, line_no in first.items():
         holder = holders.get(key)
         if holder is None or holder == (batch.pk, line_no):
@@ -216,6 +219,32 @@ def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors:
             )
 
 
+def _hold_order_ids_pg(family: str, batch_id: int, first: dict[tuple[int, str], int]) -> dict:
+    """PostgreSQL: insert the chunk's order ids in one statement (array parameters, conflicts
+    skipped), then read back only the holders that are not the line itself."""
+    table = BatchOrderId._meta.db_table
+    merchants, order_ids, line_nos = [], [], []
+    for (merchant_id, order_id), line_no in first.items():
+        merchants.append(merchant_id)
+        order_ids.append(order_id)
+        line_nos.append(line_no)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (family, merchant_id, order_id, batch_id, line_no) "
+            "SELECT %s, u.m, u.o, %s, u.n FROM unnest(%s::bigint[], %s::text[], %s::int[]) AS u(m, o, n) "
+            "ON CONFLICT (family, merchant_id, order_id) DO NOTHING",
+            [family, batch_id, merchants, order_ids, line_nos],
+        )
+        cursor.execute(
+            f"SELECT h.merchant_id, h.order_id, h.batch_id, h.line_no FROM {table} h "
+            "JOIN unnest(%s::bigint[], %s::text[], %s::int[]) AS u(m, o, n) "
+            "ON h.family = %s AND h.merchant_id = u.m AND h.order_id = u.o "
+            "WHERE NOT (h.batch_id = %s AND h.line_no = u.n)",
+            [merchants, order_ids, line_nos, family, batch_id],
+        )
+        return {(m, o): (b, n) for m, o, b, n in cursor.fetchall()}
+
+
 _COLUMNS = (
     "batch_id",
     "line_no",
@@ -232,6 +261,9 @@ _COLUMNS = (
     "result",
     "updated_at",
 )
+
+
+_JSON_INDEXES = tuple(i for i, name in enumerate(_COLUMNS) if name in {"data", "error_params", "result"})
 
 
 def _rows(batch: Batch, items: list, errors: dict[int, LineError], ctx: ParseContext) -> tuple[list[tuple], dict]:
@@ -298,9 +330,13 @@ def _insert_lines(rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
         table = BatchLine._meta.db_table
         sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for row in rows:
-                copy.write_row([json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v for v in row])
+                row = list(row)
+                for index in _JSON_INDEXES:
+                    row[index] = dumps(row[index]) if row[index] else "{}"
+                copy.write_row(row)
         return
     BatchLine.objects.bulk_create([BatchLine(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500)
 

@@ -159,6 +159,8 @@ class BatchLine(models.Model):
             models.Index(fields=["batch", "status"], name="batchline_batch_status"),
             models.Index(fields=["batch", "chunk_no"], name="batchline_batch_chunk"),
             models.Index(fields=["batch", "ref"], name="batchline_batch_ref"),
+            # The cap check looks up the lines of an original across every batch (refunds.selectors).
+            models.Index(fields=["ref"], name="batchline_ref"),
         ]
 
     def __str__(self) -> str:

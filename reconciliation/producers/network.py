@@ -1,5 +1,6 @@
 """Our network-format files of a merchant day (formats.md §6): ZM detail, ZME adjustments, RD summary, the zip.
 
+On PostgreSQL the ZM lines and the RD sums are built by the database (``network_pg``, the same bytes, ~30× faster).
 The ZM lines come from the ledger rows of the settlement day through ``ledger.settle_line``, so the file's totals
 equal the day's ``MerchantSettlement``. ZME lines come from registered adjustment sources (the upstream
 discrepancy workbench registers one): with none, the ZME member is an empty file.
@@ -30,6 +31,7 @@ from payments.settlement import business_tz
 from portal.accounts.models import Organisation
 
 from ..ledger import PAYMENT, VOID, FeeBook, SettleLine, iter_settle_lines
+from . import network_pg
 
 TXN_CODES = {PAYMENT: "S22", VOID: "S31"}
 REFUND_CODE = "S30"
@@ -103,16 +105,46 @@ def zme_records_for(merchant: Organisation, day: date) -> list[ZMERecord]:
     return records
 
 
+def _fast_path(merchant: Organisation) -> bool:
+    """PostgreSQL builds the ZM lines and the RD sums (``network_pg``), byte for byte as the Python path below."""
+    return network_pg.available() and network_pg.merchant_simple(merchant)
+
+
+def iter_zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
+    """The ZM file of the merchant day as byte chunks of whole CRLF lines, streamed in transmission order.
+
+    On PostgreSQL the database writes the lines (``COPY … TO STDOUT``, ~30× faster); elsewhere the ZM codec writes
+    :func:`zm_records_for`. Both give the same bytes.
+    """
+    if _fast_path(merchant):
+        yield from network_pg.zm_chunks(merchant, day)
+        return
+    batch: list[bytes] = []
+    for line in iter_zm_lines(zm_records_for(merchant, day)):
+        batch.append(line)
+        if len(batch) >= 2000:
+            yield b"".join(batch)
+            batch.clear()
+    if batch:
+        yield b"".join(batch)
+
+
+def write_zm_file(merchant: Organisation, day: date, out: BinaryIO) -> None:
+    """Write the ZM file ``INN{YYMMDD}88ZM_{merId}`` of the merchant day to the binary stream ``out``."""
+    for chunk in iter_zm_chunks(merchant, day):
+        out.write(chunk)
+
+
 def rd_bytes(merchant: Organisation, day: date) -> bytes:
     """The RD summary report of the merchant day (its 生成日期 is T+1, so the bytes do not depend on the clock)."""
-    report = build_rd(
-        zm_records_for(merchant, day),
-        mer_id=merchant.code,
-        acquirer_code=merchant.acquirer.code if merchant.acquirer_id else "",
-        merchant_name=_fit(merchant.name_zh, 60),
-        settle_date=day,
-        generated_date=day + timedelta(days=1),
-    )
+    facts = {
+        "acquirer_code": merchant.acquirer.code if merchant.acquirer_id else "",
+        "merchant_name": _fit(merchant.name_zh, 60),
+        "generated_date": day + timedelta(days=1),
+    }
+    if _fast_path(merchant):
+        return write_rd(network_pg.build_rd_report(merchant, day, **facts))
+    report = build_rd(zm_records_for(merchant, day), mer_id=merchant.code, settle_date=day, **facts)
     return write_rd(report)
 
 
@@ -127,17 +159,13 @@ def _member(name: str) -> zipfile.ZipInfo:
 def write_merchant_zip(merchant: Organisation, day: date, out: BinaryIO) -> str:
     """Write ``{merId}_{YYYYMMDD}.zip`` (ZM, ZME, RD; fixed timestamps) to the seekable stream ``out``; its name.
 
-    The ZM member is streamed line by line, so a day of a million transactions never sits in memory.
+    The ZM member is streamed in chunks (:func:`iter_zm_chunks`), so a day of a million transactions never sits in
+    memory.
     """
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         with archive.open(_member(zm_name(day, merchant.code)), "w", force_zip64=True) as member:
-            batch: list[bytes] = []
-            for line in iter_zm_lines(zm_records_for(merchant, day)):
-                batch.append(line)
-                if len(batch) >= 2000:
-                    member.write(b"".join(batch))
-                    batch.clear()
-            member.write(b"".join(batch))
+            for chunk in iter_zm_chunks(merchant, day):
+                member.write(chunk)
         archive.writestr(_member(zme_name(day, merchant.code)), write_zme(zme_records_for(merchant, day)))
         archive.writestr(_member(rd_name(day, merchant.code)), rd_bytes(merchant, day))
     return zip_name(day, merchant.code)

@@ -21,14 +21,25 @@ from datetime import date, datetime
 
 from django.db import connection
 
-from payments.gateway.acp.reconfiles.rd import CARD_LABELS, TXN_CODE_LABELS, RDReport, RDRow
+from payments.gateway.acp.reconfiles.rd import CARD_LABELS, TOTAL_LABEL, TXN_CODE_LABELS, RDReport, RDRow
 from payments.gateway.acp.reconfiles.zm import ZM_CODEC
 from payments.models import Transaction
 from payments.settlement import business_tz
 from portal.accounts.models import Organisation
 
 from ..choices import FeeReturn
-from ..ledger import AMOUNT_LIMIT, FeeBook, fee_rates_sql, fee_return_rule, settle_line, settle_sql
+from ..ledger import (
+    AMOUNT_LIMIT,
+    SETTLED_TYPES,
+    VOID_TYPES,
+    FeeBook,
+    base_fee_sql,
+    basis_sql,
+    fee_rates_sql,
+    fee_return_rule,
+    settle_line,
+    settle_sql,
+)
 from ..models import FeeRate
 
 # The codec's time check (_fixed._time_ok): month 01–12, day within the month (29 in February), hh < 24, mm, ss < 60.
@@ -37,6 +48,7 @@ VALID_TIME_RE = (
     "([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]$"
 )
 BATCH_ROWS = 4096
+CRLF = b"\r\n"  # the line end of the Python writer (iter_zm_lines' default)
 MAX_RATE_BP = 1_000_000  # 2 × amount (< 10^12) × rate stays within bigint
 
 
@@ -45,126 +57,138 @@ def available() -> bool:
     return connection.vendor == "postgresql" and not FeeRate.objects.filter(rate_bp__gt=MAX_RATE_BP).exists()
 
 
+def _in(values) -> str:
+    return "(" + ", ".join(f"'{value}'" for value in sorted(values)) + ")"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _txn_code(txn_type: str) -> str:
+    """network.TXN_CODES: S22 payment, S31 void, S30 refund."""
+    return f"CASE WHEN {txn_type} IN {_in(VOID_TYPES)} THEN 'S31' WHEN {txn_type} = '04' THEN 'S30' ELSE 'S22' END"
+
+
 def _signed(expr: str, zero_sign: str, width: int = 13) -> str:
     """An ``X+n`` field: D (negative) or C, then ``width - 1`` digits; a zero takes the field's zero sign."""
     digits = width - 1
     return (
         f"CASE WHEN {expr} < 0 THEN 'D' || lpad((-{expr})::text, {digits}, '0') "
-        f"WHEN {expr} > 0 THEN 'C' || lpad(({expr})::text, {digits}, '0') "
+        f"WHEN {expr} > 0 THEN 'C' || lpad({expr}::text, {digits}, '0') "
         f"ELSE '{zero_sign}{'0' * digits}' END"
     )
 
 
-def _trans_time(alias: str, tz: str) -> str:
+def _trans_time(trace_time: str, txn_time: str, tz: str) -> str:
     """``network._trace_time``: the stored traceTime when it is ten digits, else txnTime in Beijing time."""
     return (
-        f"CASE WHEN {alias}.trace_time ~ '^[0-9]{{10}}$' THEN {alias}.trace_time "
-        f"ELSE to_char({alias}.txn_time AT TIME ZONE '{tz}', 'MMDDHH24MISS') END"
+        f"CASE WHEN {trace_time} ~ '^[0-9]{{10}}$' THEN {trace_time} "
+        f"ELSE to_char({txn_time} AT TIME ZONE {_literal(tz)}, 'MMDDHH24MISS') END"
     )
 
 
-def _base_query(tz: str) -> str:
-    """The day's rows with what the lines need, fee and settlement computed, in transmission order.
+def _rows_sql(*, order: bool = True) -> str:
+    """The day's rows with what their lines need, fee and settlement included (parameters ``merchant_id``, ``day``,
+    ``proportional``), in transmission order.
 
-    Parameters: ``merchant_id``, ``day``, ``proportional``. The inner query sorts narrow rows (text fields already
-    cut to what the line can hold); its ORDER BY keeps PostgreSQL from pulling it up, so the outer layers keep the
-    order and compute each expression once.
+    Three layers, so that each expression is computed once: the inner query joins, filters and sorts narrow rows
+    (text already cut to what a line holds; its ORDER BY keeps PostgreSQL from pulling it up), the next adds the
+    payment fee of the basis, the last the signed fee and settlement (``OFFSET 0`` fences them likewise).
     """
-    fee, settlement = settle_sql(txn="i", amount="i.amount", base_fee="i.base_fee", basis_amount="i.basis_amount")
+    tz = business_tz().key
+    basis = basis_sql(txn="t", orig="o")
+    base_fee = base_fee_sql(amount="i.basis_amount", card="i.basis_card", foreign="i.basis_foreign", rates="r")
+    fee, settlement = settle_sql(
+        txn_type="f.txn_type", amount="f.amount", base_fee="f.base_fee", basis_amount="f.basis_amount",
+        proportional_param="proportional",
+    )  # fmt: skip
     return f"""
-        SELECT i.*, {fee} AS fee, {settlement} AS settlement,
-               {_trans_time("i", tz)} AS trans_time,
-               CASE WHEN i.o_id IS NULL THEN '' ELSE {_trans_time("o", tz)} END AS o_trans_time
-        FROM (
-            SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
-                   t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
-                   t.card_masked, t.card_type, left(t.order_id, 32) AS order_id,
-                   left(t.req_reserved, 32) AS req_reserved, a.code AS acquirer_code,
-                   o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount, o.card_type AS o_card_type,
-                   o.trace_no AS o_trace_no, o.trace_time AS o_trace_time, o.txn_time AS o_txn_time,
-                   o.query_id AS o_query_id, left(o.order_id, 32) AS o_order_id,
-                   b.amount AS basis_amount, {fee_rates_sql.base_fee("b", "r")} AS base_fee
-            FROM payments_transaction t
-            JOIN accounts_organisation a ON a.id = t.acquirer_id
-            LEFT JOIN payments_transaction o ON o.id = t.orig_id
-            CROSS JOIN ({fee_rates_sql()}) r
-            CROSS JOIN LATERAL ({fee_rates_sql.basis("t", "o")}) b
-            WHERE t.merchant_id = %(merchant_id)s AND t.settle_date = %(day)s AND t.status = 'success'
-              AND t.txn_type IN ('01', '03', '04', '31', '33')
-            ORDER BY t.txn_time, t.id
-        ) i
-        LEFT JOIN LATERAL (SELECT i.o_trace_time AS trace_time, i.o_txn_time AS txn_time) o ON true
+        SELECT f.*, {fee} AS fee, {settlement} AS settlement FROM (
+            SELECT i.*, {base_fee} AS base_fee,
+                   {_trans_time("i.trace_time", "i.txn_time", tz)} AS trans_time,
+                   CASE WHEN i.o_id IS NULL THEN ''
+                        ELSE {_trans_time("i.o_trace_time", "i.o_txn_time", tz)} END AS o_trans_time
+            FROM (
+                SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
+                       t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
+                       t.card_masked, t.card_type, left(t.order_id, 32) AS order_id,
+                       left(t.req_reserved, 32) AS req_reserved, a.code AS acquirer_code,
+                       o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount,
+                       o.card_type AS o_card_type, o.trace_no AS o_trace_no, o.trace_time AS o_trace_time,
+                       o.txn_time AS o_txn_time, o.query_id AS o_query_id, left(o.order_id, 32) AS o_order_id,
+                       {basis["basis_amount"]} AS basis_amount, {basis["basis_card"]} AS basis_card,
+                       {basis["basis_foreign"]} AS basis_foreign
+                FROM payments_transaction t
+                JOIN accounts_organisation a ON a.id = t.acquirer_id
+                LEFT JOIN payments_transaction o ON o.id = t.orig_id
+                WHERE t.merchant_id = %(merchant_id)s AND t.settle_date = %(day)s AND t.status = 'success'
+                  AND t.txn_type IN {_in(SETTLED_TYPES)}
+                {"ORDER BY t.txn_time, t.id" if order else "OFFSET 0"}
+            ) i CROSS JOIN ({fee_rates_sql("merchant_id")}) r
+            OFFSET 0
+        ) f
         OFFSET 0
     """
 
 
-# The fields the SQL writes as text: printable ASCII means one byte a character, as the codec's fast path writes them.
-_ASCII_FIELDS = (
-    "s.order_id, s.req_reserved, s.card_masked, s.trace_no, s.trace_time, s.txn_type, s.txn_sub_type, s.biz_type, "
-    "s.channel_type, s.query_id, s.card_type, s.orig_query_id, s.acquirer_code, s.o_trace_no, s.o_trace_time, "
-    "s.o_query_id, s.o_order_id"
-)
+# Text the SQL writes as is: printable ASCII is one byte a character, as the codec's fast path writes it. (The
+# merchant's code and MCC are constants of the file, checked once in Python.)
+_TEXT_COLUMNS = (
+    "order_id", "req_reserved", "card_masked", "trace_no", "trace_time", "txn_type", "txn_sub_type", "biz_type",
+    "channel_type", "query_id", "card_type", "orig_query_id", "acquirer_code", "o_trace_no", "o_trace_time",
+    "o_query_id", "o_order_id",
+)  # fmt: skip
+
+SIMPLE_SQL = f"""(
+    concat({", ".join(f"s.{c}" for c in _TEXT_COLUMNS)}) ~ '^[ -~]*$'
+    AND length(translate(s.card_masked, '0123456789', '')) >= length(s.card_masked) - 10
+    AND s.amount < {AMOUNT_LIMIT} AND s.fee IS NOT NULL
+    AND s.trans_time ~ '{VALID_TIME_RE}' AND (s.o_id IS NULL OR s.o_trans_time ~ '{VALID_TIME_RE}')
+)"""
 
 
-def _simple(mer_id: str, mcc: str) -> str:
-    """True for a row the SQL writes exactly as the Python path does (else the row goes to Python as JSON)."""
-    del mer_id, mcc  # checked once in Python (zm_chunks)
-    return f"""(
-        concat({_ASCII_FIELDS}) ~ '^[ -~]*$'
-        AND length(translate(s.card_masked, '0123456789', '')) >= length(s.card_masked) - 10
-        AND s.amount < {AMOUNT_LIMIT} AND s.base_fee IS NOT NULL
-        AND (s.o_id IS NULL OR s.o_merchant_id = s.merchant_id)
-        AND s.trans_time ~ '{VALID_TIME_RE}' AND (s.o_id IS NULL OR s.o_trans_time ~ '{VALID_TIME_RE}')
-    )"""
-
-
-def _line(mer_id: str, mcc: str) -> str:
-    """The 607-byte ZM line (formats.md §6.4), field by field as ``network.zm_record`` fills a ZMRecord."""
-    txn_code = "CASE s.txn_type WHEN '31' THEN 'S31' WHEN '33' THEN 'S31' WHEN '04' THEN 'S30' ELSE 'S22' END"
+def _line_sql(merchant: Organisation) -> str:
+    """The 607-byte ZM line (formats.md §6.4), field by field as ``network.zm_record`` fills a ZMRecord and the codec
+    writes it (``rpad`` cuts as ``[:n]`` does; constants are the record's defaults)."""
     settlement = _signed("s.settlement", "C")
     orig_query_id = "CASE WHEN s.orig_query_id <> '' THEN s.orig_query_id ELSE coalesce(s.o_query_id, '') END"
-    mer = connection.ops.quote_name("x")  # placeholder to keep literals out of f-string quoting
-    del mer
-    mer_id_lit = _literal(mer_id.ljust(15))
-    mcc_lit = _literal(mcc.ljust(4))
     parts = [
-        txn_code,
-        "rpad(s.acquirer_code, 11)",  # 代理机构标识码 (rpad cuts to 11 as acquirer.code[:11])
-        "rpad(s.acquirer_code, 11)",  # 发送机构标识码
-        "rpad(s.trace_no, 6)",
-        "s.trans_time",
-        "rpad(s.card_masked, 19)",
-        "lpad(s.amount::text, 12, '0')",
-        mcc_lit,
-        "rpad(s.channel_type, 2)",
-        "rpad(coalesce(s.query_id, ''), 21)",
-        "'  '",  # 支付方式(旧)
-        "rpad(s.order_id, 32)",
-        "rpad(s.card_type, 2)",
-        "rpad(coalesce(s.o_trace_no, ''), 6)",
-        "rpad(s.o_trans_time, 10)",
-        _signed("s.fee", "D"),
-        settlement,
-        "'" + " " * 4 + " " + " " * 15 + "'",  # 支付方式, 集团商户代码
-        "rpad(s.txn_type, 2)",
-        "rpad(s.txn_sub_type, 2)",
-        "rpad(s.biz_type, 6)",
-        "'" + " " * 2 + " " + " " * 4 + " " + " " * 32 + " " + " " + "'",  # 帐号类型, 账单类型, 账单号码, 交互方式
-        f"rpad({orig_query_id}, 21)",
-        mer_id_lit,
-        "' " + " " + "000000000000000" + " " + " " * 32 + " " + " " + "0" * 12 + "'",  # 分账 … 二级商户分账入账金额
-        settlement,  # 清算净额 = settlement
-        "'" + " " * 8 + "'",  # 终端号
-        "rpad(s.req_reserved, 32)",
-        "' " + "0" * 12 + "  " + "0" * 12 + "  " + "0" * 11 + " " + " " * 2 + " " + " " + "'",  # 优惠 … 交易介质
-        "rpad(coalesce(s.o_order_id, ''), 32)",
-        "'" + " " * 98 + "'",  # 保留使用
+        _txn_code("s.txn_type"),  # 1 交易代码
+        "rpad(s.acquirer_code, 11)",  # 2 代理机构标识码 (acquirer.code[:11])
+        "rpad(s.acquirer_code, 11)",  # 3 发送机构标识码
+        "rpad(s.trace_no, 6)",  # 4
+        "s.trans_time",  # 5
+        "rpad(s.card_masked, 19)",  # 6
+        "lpad(s.amount::text, 12, '0')",  # 7
+        _literal(merchant.mcc.ljust(4)),  # 8
+        "rpad(s.channel_type, 2)",  # 9
+        "rpad(coalesce(s.query_id, ''), 21)",  # 10
+        "'  '",  # 11 支付方式(旧)
+        "rpad(s.order_id, 32)",  # 12
+        "rpad(s.card_type, 2)",  # 13
+        "rpad(coalesce(s.o_trace_no, ''), 6)",  # 14
+        "rpad(s.o_trans_time, 10)",  # 15
+        _signed("s.fee", "D"),  # 16
+        settlement,  # 17
+        _literal(" " * 4 + " " + " " * 15),  # 18 支付方式, 19 集团商户代码
+        "rpad(s.txn_type, 2)",  # 20
+        "rpad(s.txn_sub_type, 2)",  # 21
+        "rpad(s.biz_type, 6)",  # 22
+        _literal(" " * 2 + " " + " " * 4 + " " + " " * 32 + " " + " "),  # 23 帐号类型 … 26 交互方式
+        f"rpad({orig_query_id}, 21)",  # 27
+        _literal(merchant.code.ljust(15)),  # 28
+        # 29 分账入账方式, 30 二级商户代码 (zeros), 31 二级商户简称, 32 二级商户分账入账金额 (zero, blank sign)
+        _literal(" " + " " + "0" * 15 + " " + " " * 32 + " " + " " + "0" * 12),
+        settlement,  # 33 清算净额
+        _literal(" " * 8),  # 34 终端号
+        "rpad(s.req_reserved, 32)",  # 35
+        # 36 优惠金额, 37 发票金额 (zero, blank sign), 38 分期付款附加手续费 (12), 39 期数, 40 交易介质
+        _literal(" " + "0" * 12 + " " + " " + "0" * 12 + " " + " " + "0" * 11 + " " + " " * 2 + " " + " "),
+        "rpad(coalesce(s.o_order_id, ''), 32)",  # 41
+        _literal(" " * 98),  # 42 保留使用
     ]
     return " || ' ' || ".join(parts)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _JSON_COLUMNS = (
@@ -173,37 +197,43 @@ _JSON_COLUMNS = (
     "card_type", "order_id", "req_reserved", "o_id", "o_merchant_id", "o_amount", "o_card_type", "o_trace_no",
     "o_trace_time", "o_txn_time", "o_query_id", "o_order_id",
 )  # fmt: skip
+_TXN_FIELDS = (
+    "txn_type", "txn_sub_type", "biz_type", "channel_type", "amount", "query_id", "trace_no", "trace_time",
+    "orig_query_id", "card_masked", "card_type", "order_id", "req_reserved",
+)  # fmt: skip
 
 
 def zm_copy_sql(merchant: Organisation) -> str:
-    """``COPY (…) TO STDOUT``: one ZM line per row (without its line ending), or a JSON array for a row Python writes.
+    """``COPY (…) TO STDOUT``: a ZM line per row (without its line ending), or a JSON array for a row Python writes.
 
-    CSV with a control character as quote: no line (printable ASCII) and no JSON text (control characters escaped)
-    ever holds it, a CR or a LF, so every row is written as is, backslashes included.
+    CSV whose quote is a control character: no line (printable ASCII) and no JSON text (control characters escaped)
+    holds it, a CR or a LF, so every row comes out as is, backslashes included, each ended by LF.
     """
-    tz = business_tz().key
-    select = f"""
-        SELECT CASE WHEN {_simple(merchant.code, merchant.mcc)} THEN {_line(merchant.code, merchant.mcc)}
-               ELSE json_build_array({", ".join(f"s.{c}" for c in _JSON_COLUMNS)})::text END
-        FROM ({_base_query(tz)}) s
-    """
+    json_row = f"json_build_array({', '.join(f's.{c}' for c in _JSON_COLUMNS)})::text"
+    select = f"SELECT CASE WHEN {SIMPLE_SQL} THEN {_line_sql(merchant)} ELSE {json_row} END FROM ({_rows_sql()}) s"
     return f"COPY ({select}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
 
 
-def _merchant_simple(merchant: Organisation) -> bool:
-    """The merchant's code and MCC are written as constants: printable ASCII that fits (else: the Python path)."""
-    code, mcc = merchant.code, merchant.mcc
+def merchant_simple(merchant: Organisation) -> bool:
+    """The merchant's code and MCC are written as constants: printable ASCII that fits its field."""
+    code, mcc = merchant.code or "", merchant.mcc or ""
     return all(text.isascii() and text.isprintable() for text in (code, mcc)) and len(code) <= 15 and len(mcc) <= 4
 
 
-def _python_line(row: list, merchant: Organisation, book: FeeBook, rule: str, index: int) -> bytes:
-    """A row the SQL left to Python: rebuild the ledger objects from its values and write it as the Python path."""
+def _python_line(values: dict, merchant: Organisation, book: FeeBook, rule: str, index: int) -> bytes:
+    """A row the SQL left to Python: rebuild its ledger objects from the row's values, write it as the Python path."""
     from .network import zm_record
 
-    values = dict(zip(_JSON_COLUMNS, row, strict=True))
-    orig = None
+    txn = Transaction(
+        id=values["id"],
+        merchant_id=values["merchant_id"],
+        txn_time=datetime.fromisoformat(values["txn_time"]),
+        **{name: values[name] for name in _TXN_FIELDS},
+    )
+    txn.merchant = merchant
+    txn.acquirer = Organisation(id=values["acquirer_id"], code=values["acquirer_code"])
     if values["o_id"] is not None:
-        orig = Transaction(
+        txn.orig = Transaction(
             id=values["o_id"],
             merchant_id=values["o_merchant_id"],
             amount=values["o_amount"],
@@ -214,76 +244,56 @@ def _python_line(row: list, merchant: Organisation, book: FeeBook, rule: str, in
             query_id=values["o_query_id"],
             order_id=values["o_order_id"],
         )
-    txn = Transaction(
-        id=values["id"],
-        merchant_id=values["merchant_id"],
-        txn_time=datetime.fromisoformat(values["txn_time"]),
-        **{
-            name: values[name]
-            for name in (
-                "txn_type", "txn_sub_type", "biz_type", "channel_type", "amount", "query_id", "trace_no",
-                "trace_time", "orig_query_id", "card_masked", "card_type", "order_id", "req_reserved",
-            )
-        },  # fmt: skip
-    )
-    txn.merchant = merchant
-    txn.acquirer = Organisation(id=values["acquirer_id"], code=values["acquirer_code"])
-    txn.orig_id = values["orig_id"]
-    if orig is not None:
-        txn.orig = orig
-    return ZM_CODEC.format_record(zm_record(txn, settle_line(txn, book, rule)), index) + b"\r\n"
+    return ZM_CODEC.format_record(zm_record(txn, settle_line(txn, book, rule)), index) + CRLF
 
 
 def zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
     """The ZM file of the merchant day as byte chunks (CRLF lines), streamed from ``COPY … TO STDOUT``."""
-    if not _merchant_simple(merchant):
-        raise ValueError("merchant code or MCC is not printable ASCII: use the Python path")
+    if not merchant_simple(merchant):
+        raise ValueError("the merchant's code or MCC is not printable ASCII: use the Python path")
     book, rule = FeeBook(), fee_return_rule()  # read before the COPY holds the connection
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
     batch: list = []
     index = 0
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(zm_copy_sql(merchant), params) as copy:
-            for data in copy:
-                if data[0] == 0x5B:  # "[": a row for Python
-                    if batch:
-                        yield b"".join(batch).replace(b"\n", b"\r\n")
-                        batch.clear()
-                    yield _python_line(json.loads(bytes(data)), merchant, book, rule, index)
-                else:
-                    batch.append(data)
-                    if len(batch) >= BATCH_ROWS:
-                        yield b"".join(batch).replace(b"\n", b"\r\n")
-                        batch.clear()
-                index += 1
+    with connection.cursor() as cursor, cursor.cursor.copy(zm_copy_sql(merchant), params) as copy:
+        for data in copy:
+            if data[0] == 0x5B:  # "[": a row for Python
+                if batch:
+                    yield b"".join(batch).replace(b"\n", CRLF)
+                    batch.clear()
+                yield _python_line(dict(zip(_JSON_COLUMNS, json.loads(bytes(data)), strict=True)), merchant, book,
+                                   rule, index)  # fmt: skip
+            else:
+                batch.append(data)
+                if len(batch) >= BATCH_ROWS:
+                    yield b"".join(batch).replace(b"\n", CRLF)
+                    batch.clear()
+            index += 1
     if batch:
-        yield b"".join(batch).replace(b"\n", b"\r\n")
+        yield b"".join(batch).replace(b"\n", CRLF)
 
 
 # --- RD summary ---------------------------------------------------------------------------------------------------
 
 
 def rd_groups(merchant: Organisation, day: date) -> dict[tuple[str, str], list[int]]:
-    """The day's ZM lines summed by (交易代码, 支付卡类型) as ``rd._Accumulator`` sums them.
-
-    Values: count, amount 借 (settlement < 0), amount 贷, fee 借, fee 贷, net settlement. Rows the SQL leaves to
-    Python in :func:`zm_chunks` (huge amounts, an original of another merchant) are summed from ``settle_line``.
-    """
+    """The day's ZM lines summed by (交易代码, 支付卡类型) as ``rd._Accumulator`` sums them: count, amount 借
+    (settlement < 0), amount 贷, fee 借, fee 贷, net settlement. Rows whose fee SQL leaves to Python (an amount
+    from 10^12 fen, an original of another merchant) are summed from ``settle_line``."""
     rule = fee_return_rule()
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
     sql = f"""
-        SELECT CASE s.txn_type WHEN '31' THEN 'S31' WHEN '33' THEN 'S31' WHEN '04' THEN 'S30' ELSE 'S22' END,
-               s.card_type, count(*),
+        SELECT {_txn_code("s.txn_type")}, s.card_type,
+               count(*) FILTER (WHERE s.fee IS NOT NULL),
                coalesce(sum(s.amount) FILTER (WHERE s.settlement < 0), 0),
                coalesce(sum(s.amount) FILTER (WHERE s.settlement >= 0), 0),
                coalesce(sum(-s.fee) FILTER (WHERE s.fee < 0), 0),
                coalesce(sum(s.fee) FILTER (WHERE s.fee >= 0), 0),
                coalesce(sum(s.settlement), 0),
                array_agg(s.id) FILTER (WHERE s.fee IS NULL)
-        FROM ({_base_query(business_tz().key)}) s
+        FROM ({_rows_sql(order=False)}) s
         GROUP BY 1, 2
     """
-    sql = sql.replace("ORDER BY t.txn_time, t.id", "ORDER BY t.id")  # order does not matter to sums
     groups: dict[tuple[str, str], list[int]] = {}
     leftover: list[int] = []
     with connection.cursor() as cursor:
@@ -292,18 +302,14 @@ def rd_groups(merchant: Organisation, day: date) -> dict[tuple[str, str], list[i
             groups[(code, card_type)] = [int(value) for value in sums]
             leftover.extend(left or ())
     if leftover:
-        from .network import TXN_CODES, REFUND_CODE
         from ..ledger import day_transactions
+        from .network import REFUND_CODE, TXN_CODES
 
         book = FeeBook()
-        # The rows with a NULL fee were counted but not summed: take them out, then add their Python lines.
-        qs = day_transactions(day, [merchant.pk]).filter(pk__in=leftover).select_related("orig")
-        for txn in qs:
+        for txn in day_transactions(day, [merchant.pk]).filter(pk__in=leftover).select_related("orig"):
             line = settle_line(txn, book, rule)
-            key = (TXN_CODES.get(line.category, REFUND_CODE), txn.card_type)
-            sums = groups[key]
-            sums[0] -= 1
-            _add(groups, key, txn.amount, line.fee, line.settlement)
+            _add(groups, (TXN_CODES.get(line.category, REFUND_CODE), txn.card_type), txn.amount, line.fee,
+                 line.settlement)  # fmt: skip
     return groups
 
 
@@ -330,7 +336,7 @@ def _total(rows: tuple[RDRow, ...]) -> RDRow:
     for row in rows:
         for index, value in enumerate((row.count, *row.amounts())):
             columns[index] += value
-    return RDRow("总计", *columns)
+    return RDRow(TOTAL_LABEL, *columns)
 
 
 def build_rd_report(
@@ -338,12 +344,12 @@ def build_rd_report(
 ) -> RDReport:
     """``reconfiles.build_rd`` of the day's ZM lines, from :func:`rd_groups` instead of a million records."""
     by_code: dict[str, list[int]] = {}
-    card_of = {code: label for code, label in CARD_LABELS if code is not None}
+    card_of = dict(CARD_LABELS)  # None: the other cards' label
     by_card: dict[str, list[int]] = {label: [0] * 6 for _, label in CARD_LABELS}
     for (code, card_type), sums in rd_groups(merchant, day).items():
         if not sums[0]:
             continue
-        for target in (by_code.setdefault(code, [0] * 6), by_card[card_of.get(card_type, "其他卡")]):
+        for target in (by_code.setdefault(code, [0] * 6), by_card[card_of.get(card_type, card_of[None])]):
             for index, value in enumerate(sums):
                 target[index] += value
     type_rows = tuple(_row(TXN_CODE_LABELS.get(code, code or "其他"), by_code[code]) for code in sorted(by_code))

@@ -211,7 +211,7 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
         f"{_signed('settle_amount')}, {_text('orig_query_id', 21)}, {_text('biz_type', 6)}, t.id "
         f"FROM {stage} s LEFT JOIN {ledger} t ON t.query_id = {query_id} AND t.merchant_id = %(merchant)s "
         f"AND {query_id} <> '' "
-        f"WHERE s.line <> '' AND {_ok_sql('%(mer_id)s')} ORDER BY s.line_no"
+        f"WHERE s.line <> '' AND {_ok_sql('%(mer_id)s')}"
     )
     params = {
         "run": run_id,
@@ -228,13 +228,13 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
 
 
 def rejected_lines(*, stage: str, mer_id: str) -> Iterator[tuple[int, bytes]]:
-    """The staged lines the SQL checks turned away, for the codec, in line order (streamed)."""
-    sql = (
-        f"SELECT s.line_no, s.line FROM {stage} s WHERE s.line <> '' AND NOT ({_ok_sql('%s')}) ORDER BY s.line_no"
-    )
-    with connection.cursor() as cursor:
+    """The staged lines the SQL checks turned away, for the codec, in line order (a server-side cursor, so a file
+    whose every line is turned away still stays in bounded memory)."""
+    sql = f"SELECT s.line_no, s.line FROM {stage} s WHERE s.line <> '' AND NOT ({_ok_sql('%s')}) ORDER BY s.line_no"
+    with connection.connection.cursor(name=f"{stage}_rejected") as cursor:
+        cursor.itersize = 2000
         cursor.execute(sql, [mer_id])
-        while rows := cursor.fetchmany(1000):
+        while rows := cursor.fetchmany(2000):
             for line_no, line in rows:
                 yield int(line_no), line.encode("ascii")
 

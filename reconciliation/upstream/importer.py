@@ -8,36 +8,44 @@ database in chunks (PostgreSQL ``COPY`` when available), so memory stays flat fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from payments.gateway.acp.reconfiles import (
-    ArchiveError,
     LineError,
     ReconFileError,
     ZMERecord,
     ZMRecord,
     is_zip,
     parse_member_name,
-    parse_zm,
-    parse_zme,
-    read_archive,
 )
-from payments.gateway.acp.reconfiles.archive import ZM, ZME
+from payments.gateway.acp.reconfiles._fixed import is_blank, iter_lines
+from payments.gateway.acp.reconfiles.archive import MAX_MEMBER_SIZE, MAX_MEMBERS, MAX_TOTAL_SIZE, RD, ZM, ZME
 from payments.gateway.acp.reconfiles.layout import ZM_LINE_LENGTH, ZME_LINE_LENGTH
+from payments.gateway.acp.reconfiles.zm import ZM_CODEC
+from payments.gateway.acp.reconfiles.zme import ZME_CODEC
 from payments.settlement import business_today, settlement_window
 from portal.accounts.models import Organisation, OrganisationKind
 from portal.audit.models import AuditOutcome
 from portal.audit.services import audit_record
 
+from . import fastload
 from .choices import FileKind, RecordKind, RunSource, RunStatus
 from .matching import match_run
 from .models import ReconciliationRun, UpstreamRecord
@@ -59,15 +67,35 @@ class ImportRefused(Exception):
         self.earlier_run = earlier_run
 
 
+Opener = Callable[[], contextlib.AbstractContextManager[BinaryIO]]
+
+#: What a damaged zip raises while a member is read (truncated, corrupt, bad CRC, unknown compression).
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+
+
+class _DamagedMember(Exception):
+    """A zip member turned out damaged while it was streamed (becomes ImportRefused "bad_zip")."""
+
+
 @dataclass
 class _Input:
-    """What the file holds before it is parsed: kind, merchant number, settlement date, and the sources."""
+    """What the file holds before it is parsed: kind, merchant number, settlement date, and how to open the ZM and
+    ZME contents as binary streams (never read whole into memory)."""
 
     file_kind: str
     mer_id: str
     settle_date: date | None
-    zm: object | None = None  # bytes or a binary stream
-    zme: object | None = None
+    zm: Opener | None = None
+    zme: Opener | None = None
 
 
 _PROBLEMS = {
@@ -108,6 +136,99 @@ def _first_line(head: bytes) -> bytes:
     return b""
 
 
+def _plain_opener(data: bytes | None, path: Path | None) -> Opener:
+    @contextlib.contextmanager
+    def opener() -> Iterator[BinaryIO]:
+        if data is not None:
+            yield io.BytesIO(data)
+        else:
+            with path.open("rb") as stream:
+                yield stream
+
+    return opener
+
+
+def _member_opener(data: bytes | None, path: Path | None, info: zipfile.ZipInfo) -> Opener:
+    """Open a zip member as a stream (``ZipFile.open``): a million-line ZM is never held in memory."""
+
+    @contextlib.contextmanager
+    def opener() -> Iterator[BinaryIO]:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
+            with archive, archive.open(info) as stream:
+                yield _CheckedStream(stream, info.filename)
+        except _DAMAGED as exc:
+            raise _DamagedMember(f"zip member {info.filename!r} is truncated or corrupt ({exc})") from None
+
+    return opener
+
+
+class _CheckedStream:
+    """A member stream whose damage (bad CRC, truncated deflate data) surfaces as :class:`_DamagedMember`."""
+
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _DAMAGED as exc:
+            raise _DamagedMember(f"zip member {self._name!r} is truncated or corrupt ({exc})") from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending = b""
+        while chunk := self.read(1024 * 1024):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+        if pending:
+            yield pending
+
+
+def _zip_members(data: bytes | None, path: Path | None) -> dict[str, tuple[zipfile.ZipInfo, object]]:
+    """The ZM / ZME / RD members of a reconciliation zip, checked as the codec's ``read_archive`` checks them
+    (names, duplicates, encryption, declared sizes) but without inflating anything."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
+    except (*_DAMAGED, OSError):
+        raise ImportRefused(
+            "bad_zip",
+            _("The zip file is truncated or damaged and cannot be read (%(detail)s).")
+            % {"detail": "the zip file is truncated or corrupt (no readable central directory)"},
+        ) from None
+    found: dict[str, tuple[zipfile.ZipInfo, object]] = {}
+    with archive:
+        infos = archive.infolist()
+        problem = ""
+        if len(infos) > MAX_MEMBERS:
+            problem = f"the zip holds {len(infos)} members, at most {MAX_MEMBERS} are accepted"
+        total = 0
+        for info in infos:
+            named = None if info.is_dir() or problem else parse_member_name(info.filename)
+            if named is None:
+                continue
+            total += info.file_size
+            if named.kind in found:
+                problem = f"the zip holds two {named.kind.upper()} files"
+            elif info.flag_bits & 0x1:
+                problem = f"zip member {info.filename!r} is encrypted"
+            elif info.file_size > MAX_MEMBER_SIZE:
+                problem = f"zip member {info.filename!r} is larger than {MAX_MEMBER_SIZE} bytes"
+            elif total > MAX_TOTAL_SIZE:
+                problem = f"the zip inflates beyond {MAX_TOTAL_SIZE} bytes"
+            found[named.kind] = (info, named)
+        if not problem and ZM not in found and ZME not in found:
+            problem = "the zip holds no ZM or ZME reconciliation file"
+    if problem:
+        raise ImportRefused(
+            "bad_zip",
+            _("The zip file is truncated or damaged and cannot be read (%(detail)s).") % {"detail": problem},
+        )
+    return found
+
+
 def _inspect(data: bytes | None, path: Path | None, file_name: str) -> _Input:
     """Open the input (zip or single file) and tell its kind, merchant and settlement date from the names."""
     if data is None:
@@ -116,25 +237,14 @@ def _inspect(data: bytes | None, path: Path | None, file_name: str) -> _Input:
     else:
         head = data[:4096]
     if is_zip(head):
-        if data is None:
-            data = path.read_bytes()
-        try:
-            archive = read_archive(data)
-        except ArchiveError as exc:
-            raise ImportRefused(
-                "bad_zip", _("The zip file is truncated or damaged and cannot be read (%(detail)s).") % {"detail": exc}
-            ) from None
-        members = [m for m in (archive.zm, archive.zme) if m is not None]
-        if len({(m.mer_id, m.settle_date) for m in members}) > 1:
+        found = _zip_members(data, path)
+        members = [found[kind] for kind in (ZM, ZME) if kind in found]
+        if len({(named.mer_id, named.settle_date) for _info, named in members}) > 1:
             raise ImportRefused("mixed", _("The ZM and ZME files of the zip are for different merchants or days."))
-        first = members[0]
-        return _Input(
-            FileKind.ZIP,
-            first.mer_id,
-            first.settle_date,
-            zm=archive.zm.data if archive.zm else None,
-            zme=archive.zme.data if archive.zme else None,
-        )
+        named = members[0][1]
+        openers = {kind: _member_opener(data, path, found[kind][0]) for kind in (ZM, ZME) if kind in found}
+        found.pop(RD, None)  # the summary report is not imported
+        return _Input(FileKind.ZIP, named.mer_id, named.settle_date, **openers)
     named = parse_member_name(file_name) if file_name else None
     kind = named.kind if named is not None and named.kind in (ZM, ZME) else None
     if kind is None:
@@ -142,7 +252,6 @@ def _inspect(data: bytes | None, path: Path | None, file_name: str) -> _Input:
         if not line:
             raise ImportRefused("empty", _("The file is empty."))
         kind = ZM if len(line) > (ZM_LINE_LENGTH + ZME_LINE_LENGTH) // 2 else ZME
-    source: object = data if data is not None else path
     if named is None:
         raise ImportRefused(
             "unnamed",
@@ -151,7 +260,7 @@ def _inspect(data: bytes | None, path: Path | None, file_name: str) -> _Input:
                 "(INN{YYMMDD}88ZM_{merId}) or upload the zip."
             ),
         )
-    return _Input(kind, named.mer_id, named.settle_date, **{kind: source})
+    return _Input(kind, named.mer_id, named.settle_date, **{kind: _plain_opener(data, path)})
 
 
 @dataclass
@@ -213,67 +322,106 @@ class _Loader:
         self.rows = []
 
 
-def _parse(source: object, parser) -> Iterator:
-    if isinstance(source, Path):
-        with source.open("rb") as stream:
-            yield from parser(stream)
-    else:
-        yield from parser(source)
+@dataclass
+class _Errors:
+    """Malformed lines of a run: the exact count, and the first ``MAX_LINE_ERRORS`` of them."""
+
+    failed: int = 0
+    kept: list[LineError] = field(default_factory=list)
+
+    def add(self, error: LineError) -> None:
+        self.failed += 1
+        if len(self.kept) < MAX_LINE_ERRORS:
+            self.kept.append(error)
 
 
-def _load(
-    run: ReconciliationRun, kind: str, items: Iterable, loader: _Loader, errors: list[LineError]
-) -> tuple[_Counts, int]:
-    counts = _Counts()
-    failed = 0
-    settle = run.settle_date
-    for item in items:
-        ordinal = counts.count + failed + 1  # the n-th non-blank line
-        if isinstance(item, LineError):
-            failed += 1
-            if len(errors) < MAX_LINE_ERRORS:
-                errors.append(item)
-            continue
-        record: ZMRecord | ZMERecord = item
-        if record.mer_id and record.mer_id != run.mer_id:
-            failed += 1
-            if len(errors) < MAX_LINE_ERRORS:
-                errors.append(LineError(ordinal, f"merchant number {record.mer_id} is not the file's", code="merchant"))
-            continue
-        try:
-            moment = record.transmitted_at(settle)
-        except ReconFileError as exc:
-            failed += 1
-            if len(errors) < MAX_LINE_ERRORS:
-                errors.append(LineError(ordinal, str(exc), code="invalid"))
-            continue
-        counts.count += 1
-        counts.amount += record.amount
-        counts.fee += record.merchant_fee or 0
-        counts.settlement += record.settle_amount or 0
-        is_zm = kind == RecordKind.ZM
-        loader.add(
-            (
-                run.pk,
-                kind,
-                ordinal,
-                record.txn_code[:3],
-                record.txn_type[:2] if is_zm else "",
-                record.query_id[:21] if is_zm else "",
-                record.order_id[:40] if is_zm else "",
-                record.trace_no[:6],
-                record.trans_time[:10],
-                moment,
-                record.pan[:19],
-                record.pay_card_type[:2],
-                record.amount,
-                record.merchant_fee,
-                record.settle_amount,
-                record.orig_query_id[:21] if is_zm else "",
-                record.biz_type[:6] if is_zm else "",
-            )
+def _accept(run: ReconciliationRun, kind: str, line_no: int, item: object, loader: _Loader, errors: _Errors) -> None:
+    """Check a codec result against the run (merchant, time) and queue it as a record, or count its error."""
+    if isinstance(item, LineError):
+        errors.add(item)
+        return
+    record: ZMRecord | ZMERecord = item
+    if record.mer_id and record.mer_id != run.mer_id:
+        errors.add(LineError(line_no, f"merchant number {record.mer_id} is not the file's", code="merchant"))
+        return
+    try:
+        moment = record.transmitted_at(run.settle_date)
+    except ReconFileError as exc:
+        errors.add(LineError(line_no, str(exc), code="invalid"))
+        return
+    is_zm = kind == RecordKind.ZM
+    loader.add(
+        (
+            run.pk,
+            kind,
+            line_no,
+            record.txn_code[:3],
+            record.txn_type[:2] if is_zm else "",
+            record.query_id[:21] if is_zm else "",
+            record.order_id[:40] if is_zm else "",
+            record.trace_no[:6],
+            record.trans_time[:10],
+            moment,
+            record.pan[:19],
+            record.pay_card_type[:2],
+            record.amount,
+            record.merchant_fee,
+            record.settle_amount,
+            record.orig_query_id[:21] if is_zm else "",
+            record.biz_type[:6] if is_zm else "",
         )
-    return counts, failed
+    )
+
+
+def _load_with_codec(run: ReconciliationRun, kind: str, opener: Opener, loader: _Loader, errors: _Errors) -> None:
+    """Every line through the codec (any database; ZME files, and ZM files off PostgreSQL)."""
+    codec = ZM_CODEC if kind == RecordKind.ZM else ZME_CODEC
+    with opener() as stream:
+        for line_no, raw in iter_lines(stream):
+            if not is_blank(raw):
+                _accept(run, kind, line_no, codec.parse_line(raw, line_no), loader, errors)
+    loader.flush()
+
+
+def _load_zm_fast(run: ReconciliationRun, opener: Opener, loader: _Loader, errors: _Errors) -> None:
+    """PostgreSQL: COPY the raw lines into a staging table, slice, check and link them in SQL (``fastload``);
+    the lines the fast checks turn away go through the codec."""
+    stage = f"recon_up_stage_{run.pk}"
+    with connection.cursor() as cursor:
+        cursor.execute(fastload.stage_sql(stage))
+
+    def by_codec(line_no: int, raw: bytes) -> None:
+        _accept(run, RecordKind.ZM, line_no, ZM_CODEC.parse_line(raw, line_no), loader, errors)
+
+    with opener() as stream:
+        fastload.ZMStager(stage, by_codec).load(stream)
+    loader.flush()
+    fastload.insert_records(
+        stage=stage, run_id=run.pk, merchant_id=run.merchant_id, mer_id=run.mer_id, settle_date=run.settle_date
+    )
+    for line_no, raw in fastload.rejected_lines(stage=stage, mer_id=run.mer_id):
+        by_codec(line_no, raw)
+    loader.flush()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {stage}")
+
+
+def _record_totals(run: ReconciliationRun) -> dict[str, _Counts]:
+    totals = {RecordKind.ZM: _Counts(), RecordKind.ZME: _Counts()}
+    rows = (
+        UpstreamRecord.objects.filter(run=run)
+        .values("kind")
+        .order_by("kind")
+        .annotate(
+            n=Count("id"),
+            amount=Coalesce(Sum("amount"), 0),
+            fee=Coalesce(Sum("merchant_fee"), 0),
+            settlement=Coalesce(Sum("settle_amount"), 0),
+        )
+    )
+    for row in rows:
+        totals[row["kind"]] = _Counts(row["n"], row["amount"], row["fee"], row["settlement"])
+    return totals
 
 
 def _fail(
@@ -421,17 +569,26 @@ def _import(*, actor, source, file_name, sha256, size, info: _Input, merchant, n
             created_at=now,
         )
         loader = _Loader()
-        errors: list[LineError] = []
-        detail, failed = _Counts(), 0
-        adjust, failed_adjust = _Counts(), 0
-        if info.zm is not None:
-            detail, failed = _load(run, RecordKind.ZM, _parse(info.zm, parse_zm), loader, errors)
-        if info.zme is not None:
-            adjust, failed_adjust = _load(run, RecordKind.ZME, _parse(info.zme, parse_zme), loader, errors)
-        loader.flush()
-        error_count = failed + failed_adjust
+        errors = _Errors()
+        try:
+            if info.zm is not None:
+                if loader.postgres:
+                    _load_zm_fast(run, info.zm, loader, errors)
+                else:
+                    _load_with_codec(run, RecordKind.ZM, info.zm, loader, errors)
+            if info.zme is not None:
+                _load_with_codec(run, RecordKind.ZME, info.zme, loader, errors)
+        except _DamagedMember as exc:
+            raise ImportRefused(
+                "bad_zip",
+                _("The zip file is truncated or damaged and cannot be read (%(detail)s).") % {"detail": exc},
+            ) from None
+        totals = _record_totals(run)
+        detail, adjust = totals[RecordKind.ZM], totals[RecordKind.ZME]
+        error_count = errors.failed
+        kept = sorted(errors.kept, key=lambda e: e.line_no)
         if detail.count + adjust.count == 0 and error_count:
-            first = describe_line_error(errors[0]) if errors else ""
+            first = describe_line_error(kept[0]) if kept else ""
             raise ImportRefused(
                 "all_lines_failed",
                 _("Every line of the file is malformed (%(count)s lines); nothing was imported. %(first)s")
@@ -442,7 +599,7 @@ def _import(*, actor, source, file_name, sha256, size, info: _Input, merchant, n
         run.adjustment_count, run.adjustment_amount = adjust.count, adjust.amount
         run.adjustment_fee, run.adjustment_settlement = adjust.fee, adjust.settlement
         run.error_count = error_count
-        run.line_errors = [{"line": e.line_no, "code": e.code, "message": describe_line_error(e)} for e in errors]
+        run.line_errors = [{"line": e.line_no, "code": e.code, "message": describe_line_error(e)} for e in kept]
         run.class_totals = match_run(run, now=now)
         run.save()
         audit_record(

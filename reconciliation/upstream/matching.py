@@ -34,16 +34,38 @@ _INSERT = (
 )
 
 
+#: The provider of ledger-side fees when ``RECON_LEDGER_FEE_PROVIDER`` is not set: the settlement fee rules.
+DEFAULT_FEE_PROVIDER = "reconciliation.upstream.fees.ledger_fees"
+_FEE_CHUNK = 5000
+
+
 def load_ledger_fees(run: ReconciliationRun) -> bool:
-    """Load the ledger-side fees of the run's merchant day from the configured provider; False when none."""
-    path = getattr(settings, "RECON_LEDGER_FEE_PROVIDER", "")
+    """Load the ledger-side fees of the run's merchant day from the configured provider; False when none.
+
+    ``RECON_LEDGER_FEE_PROVIDER`` is the dotted path of a callable ``(merchant, settle_date)`` returning a mapping
+    or an iterable of ``(transaction id, signed fee)`` pairs; unset means the settlement fee rules
+    (:data:`DEFAULT_FEE_PROVIDER`), an empty string turns the fee comparison off. Pairs are streamed into
+    ``LedgerFee`` (``COPY`` on PostgreSQL), never held all at once.
+    """
+    path = getattr(settings, "RECON_LEDGER_FEE_PROVIDER", DEFAULT_FEE_PROVIDER)
     if not path:
         return False
     provider = import_string(path)
-    fees = provider(run.merchant, run.settle_date) or {}
-    LedgerFee.objects.bulk_create(
-        [LedgerFee(run=run, transaction_id=txn_id, fee=int(fee)) for txn_id, fee in fees.items()], batch_size=5000
-    )
+    fees = provider(run.merchant, run.settle_date) or ()
+    pairs = fees.items() if hasattr(fees, "items") else fees
+    if connection.vendor == "postgresql":
+        with connection.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {_FEE} (run_id, transaction_id, fee) FROM STDIN") as copy:
+                for txn_id, fee in pairs:
+                    copy.write_row((run.pk, txn_id, int(fee)))
+        return True
+    batch: list[LedgerFee] = []
+    for txn_id, fee in pairs:
+        batch.append(LedgerFee(run=run, transaction_id=txn_id, fee=int(fee)))
+        if len(batch) >= _FEE_CHUNK:
+            LedgerFee.objects.bulk_create(batch)
+            batch = []
+    LedgerFee.objects.bulk_create(batch)
     return True
 
 
@@ -56,7 +78,8 @@ def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, i
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_REC} SET transaction_id = t.id FROM {_TXN} t "
-            f"WHERE {_REC}.run_id = %s AND {_REC}.kind = %s AND {_REC}.query_id <> '' "
+            f"WHERE {_REC}.run_id = %s AND {_REC}.kind = %s AND {_REC}.transaction_id IS NULL "
+            f"AND {_REC}.query_id <> '' "
             f"AND t.query_id = {_REC}.query_id AND t.merchant_id = %s",
             [run.pk, zm, run.merchant_id],
         )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from payments.gateway.acp.reconfiles import ZMRecord, build_zip, iter_zm_lines
 from payments.settlement import settlement_window
+from reconciliation.ledger import FeeBook, fee_return_rule, settle_line
 
 #: The sandbox network's institution codes (any 8+ digits; the official sample uses these shapes).
 ACQUIRER_CODE = "00049992"
@@ -22,7 +23,23 @@ SENDER_CODE = "00049992"
 _TXN_CODES = {"01": "S22", "04": "S30", "31": "S31", "11": "S22", "12": "S22"}
 
 
-def _record(txn, mcc: str) -> ZMRecord:
+def _fee_line(txn, merchant_id: int | None, book, rule):
+    """The network charges the merchant's agreed rates: the settlement fee rules applied to the sandbox row."""
+    from payments.sandbox.models import SandboxTransaction
+
+    from .fees import _Row
+
+    orig = None
+    if txn.orig_query_id:
+        found = SandboxTransaction.objects.filter(query_id=txn.orig_query_id).first()
+        if found is not None:
+            orig = _Row(found.txn_type, found.amount, merchant_id, found.card_type, None, None)
+    row = _Row(txn.txn_type, txn.amount, merchant_id, txn.card_type, 1 if orig else None, orig)
+    return settle_line(row, book, rule)
+
+
+def _record(txn, mcc: str, merchant_id: int | None = None, book=None, rule: str = "none") -> ZMRecord:
+    line = _fee_line(txn, merchant_id, book or FeeBook(), rule)
     return ZMRecord(
         txn_code=_TXN_CODES.get(txn.txn_type, "S22"),
         acquirer_code=ACQUIRER_CODE,
@@ -36,8 +53,8 @@ def _record(txn, mcc: str) -> ZMRecord:
         query_id=txn.query_id,
         order_id=txn.order_id,
         pay_card_type=txn.card_type,
-        merchant_fee=0,
-        settle_amount=-txn.amount if txn.txn_type in ("04", "31") else txn.amount,
+        merchant_fee=line.fee,
+        settle_amount=line.settlement,
         txn_type=txn.txn_type,
         txn_sub_type=txn.txn_sub_type,
         biz_type=txn.biz_type,
@@ -61,7 +78,8 @@ def sandbox_upstream_zip(mer_id: str, settle_date: date, *, now: datetime | None
         return None
     org = Organisation.objects.filter(code=mer_id).first()
     mcc = getattr(org, "mcc", "") or ""
-    zm = b"".join(iter_zm_lines(_record(txn, mcc) for txn in rows.iterator()))
+    book, rule, merchant_id = FeeBook(), fee_return_rule(), getattr(org, "pk", None)
+    zm = b"".join(iter_zm_lines(_record(txn, mcc, merchant_id, book, rule) for txn in rows.iterator()))
     name, data = build_zip(mer_id=mer_id, settle_date=settle_date, zm=zm)
     directory = Path(settings.SANDBOX_DIR) / "files"
     directory.mkdir(parents=True, exist_ok=True)

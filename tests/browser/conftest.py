@@ -80,3 +80,36 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def live_sandbox(settings, live_server, tmp_path_factory):
+    """The portal and its embedded sandbox acquirer on the live server, jobs run at once in the serving thread.
+
+    The gateway client (``ACP_BASE_URL``) and the sandbox's notifications (``ACP_BACK_URL``) both point at
+    ``live_server``; uploads and produced files go to a private MEDIA_ROOT.
+    """
+    from payments.gateway import config
+    from portal.celery import app as celery_app
+
+    sandbox = config.ensure_sandbox_material(tmp_path_factory.getbasetemp() / "browser-sandbox")
+    settings.SANDBOX_ENABLED = True
+    settings.SANDBOX_DIR = sandbox
+    settings.ACP_SIGN_PKCS12_PATH = ""
+    settings.ACP_SIGN_KEY_PATH = str(sandbox / "portal_sign.key")
+    settings.ACP_SIGN_CERT_PATH = str(sandbox / "portal_sign.crt")
+    settings.ACP_ROOT_CERT_PATHS = [str(sandbox / "root.crt")]
+    settings.ACP_MIDDLE_CERT_PATHS = [str(sandbox / "middle.crt")]
+    settings.ACP_VERIFY_CERT_PATHS = [str(sandbox / "sign.crt")]
+    settings.ACP_ALLOWED_OWNERS = ["中国银联股份有限公司"]
+    settings.ACP_QUERY_SLEEP = False
+    settings.SANDBOX_NOTIFY_TIME_SCALE = 1 / 60
+    settings.SANDBOX_PENDING_SECONDS = 20
+    settings.ACP_BASE_URL = live_server.url + "/sandbox/acp"
+    settings.ACP_BACK_URL = live_server.url + "/gateway/acp/notify/"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.update(task_always_eager=True)
+    yield live_server
+    celery_app.conf.update(task_always_eager=before)

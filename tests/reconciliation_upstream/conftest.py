@@ -32,6 +32,22 @@ def test_fee_provider(merchant, settle_date):
 test_fee_provider.__test__ = False
 
 
+@pytest.fixture(autouse=True)
+def default_fee_rates(request):
+    """The settlement fee rules the default fee provider reads: 0.6 % on every card class (``fee_of``)."""
+    if "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+    elif "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    from reconciliation.choices import CardClass
+    from reconciliation.models import FeeRate
+
+    for card_class in CardClass.values:
+        FeeRate.objects.get_or_create(merchant=None, card_class=card_class, defaults={"rate_bp": 60})
+
+
 @pytest.fixture
 def ledger_day(db):
     """``make(merchant, n)`` → n successful ledger payments of DAY."""
