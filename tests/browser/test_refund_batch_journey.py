@@ -46,7 +46,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
     base = live_sandbox.url
     # --- given: payments of earlier days, known to the sandbox network and delivered to the ledger --------
     call_command(
-        "sandbox_traffic", "--days", "4", "--per-day", "3", "--merchant", merchant_a.code, "--seed", "refund-journey",
+        "sandbox_traffic", "--days", "4", "--per-day", "3", "--merchant", merchant_a.code, "--seed", "rb",
         "--concurrency", "1", stdout=StringIO(),
     )  # fmt: skip
     ledger = Transaction.objects.filter(merchant=merchant_a)
@@ -105,7 +105,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
 
     # --- submitted for review ----------------------------------------------------------------------------
     operator_page.get_by_test_id("submit-batch").click()
-    expect(operator_page.get_by_test_id("batch-status")).to_have_text("Waiting for review")
+    expect(operator_page.get_by_test_id("batch-progress")).to_have_attribute("data-status", "pending_review")
     expect(operator_page.get_by_test_id("submit-batch")).to_have_count(0)
     batch.refresh_from_db()
     assert batch.approval_id is not None
@@ -127,7 +127,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
     confirm_step_up(reviewer_page, reviewer_a.phone, before)
     expect(reviewer_page).to_have_url(re.compile(rf"/batches/{batch.pk}/$"))
     batch.refresh_from_db()
-    assert batch.status == "submitted", "a stale second factor must not approve"
+    assert batch.status == "pending_review", "a stale second factor must not approve"
     reviewer_page.get_by_test_id("approval-decide").get_by_role("button", name="Approve").click()
     expect(reviewer_page.get_by_test_id("approval-history").locator("[data-status]").first).to_have_attribute(
         "data-status", "approved"
@@ -135,7 +135,12 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
 
     # --- processed against the sandbox: three refunds sent and recorded, none for the bad lines --------------
     batch.refresh_from_db()
-    assert (batch.succeeded_lines, batch.failed_lines, batch.succeeded_amount) == (3, 0, sum(r[1] for r in good))
+    assert (batch.status, batch.succeeded_lines, batch.failed_lines, batch.succeeded_amount) == (
+        "completed",
+        3,
+        0,
+        sum(r[1] for r in good),
+    )
     for order_id, amount, query_id, _reason in good:
         network = SandboxTransaction.objects.get(order_id=order_id)
         assert (network.txn_type, network.amount, network.orig_query_id) == ("04", amount, query_id)
@@ -146,7 +151,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
 
     # --- the operator downloads the result file ----------------------------------------------------------
     operator_page.reload()
-    expect(operator_page.get_by_test_id("batch-status")).to_have_text(re.compile(r"Completed|Partially completed"))
+    expect(operator_page.get_by_test_id("batch-status")).to_have_text("Completed")
     screenshot(operator_page, "refund-batch-processed")
     with operator_page.expect_download() as info:
         operator_page.get_by_test_id("download-result").click()
