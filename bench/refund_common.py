@@ -136,7 +136,6 @@ def _measure_main(db_name: str, path: Path, user_id: int) -> None:
     from django.db import connection
 
     from portal.accounts.models import User
-    from portal.batches.models import Batch
     from portal.batches.services import batch_upload
 
     user = User.objects.select_related("organisation").get(pk=user_id)
@@ -180,7 +179,6 @@ def _measure_main(db_name: str, path: Path, user_id: int) -> None:
             BatchLine.objects.filter(batch=batch, status="invalid").values_list("line_no", "error_code")[:5]
         )
     delete_batch(batch.pk)
-    Batch.objects.filter(pk=batch.pk).exists()
     print(json.dumps(answer), flush=True)
 
 
@@ -209,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--file", required=True, type=Path)
     m.add_argument("--user", required=True, type=int)
     args = parser.parse_args(argv)
-    os.nice(0)
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
 
-        cProfile.runctx("_measure_main(args.db, args.file, args.user)", globals(), locals(), os.environ["BENCH_PROFILE"])
+        cProfile.runctx(
+            "_measure_main(args.db, args.file, args.user)", globals(), locals(), os.environ["BENCH_PROFILE"]
+        )
     else:
         _measure_main(args.db, args.file, args.user)
     return 0

@@ -133,9 +133,9 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
     originals_q = _originals(merchant.pk, "query_id", by_qid)
     originals_o = _originals(merchant.pk, "order_id", by_order)
     order_ids = {p.order_id for p in candidates}
-    used = _used_order_ids(merchant.pk, order_ids)
-    # Lines the pipeline will refuse as duplicate order ids must not take any of the refundable amount.
-    held_ids = _held_order_ids(merchant.pk, order_ids)
+    # Lines the pipeline will refuse as duplicate order ids (``held_ids``) must not take any of the
+    # refundable amount.
+    used, held_ids = _used_and_held_order_ids(merchant.pk, order_ids)
     seen: set[str] = set()
     window = merchant_refund_window_days(merchant)
     today = current_settlement_day(now)
@@ -262,43 +262,38 @@ def _originals(merchant_id: int, column: str, values: set[str]) -> dict[str, _Or
     return {row[key]: _Original(*row) for row in rows}
 
 
-def _used_order_ids(merchant_id: int, order_ids: set[str]) -> set[str]:
-    """Order ids of ``order_ids`` already used by a single refund or a ledger row of the merchant."""
+def _used_and_held_order_ids(merchant_id: int, order_ids: set[str]) -> tuple[set[str], set[str]]:
+    """Of ``order_ids``: those already used by a single refund or a ledger row of the merchant, and
+    those already held by a batch line (this file's earlier chunks included). One round trip on
+    PostgreSQL."""
     if not order_ids:
-        return set()
+        return set(), set()
     if _pg():
         sql = (
-            f"SELECT order_id FROM {Refund._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s) "
-            f"UNION SELECT order_id FROM {Transaction._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s)"
+            f"SELECT order_id, false FROM {Refund._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s) "
+            f"UNION ALL SELECT order_id, false FROM {Transaction._meta.db_table} "
+            "WHERE merchant_id = %s AND order_id = ANY(%s) "
+            f"UNION ALL SELECT order_id, true FROM {BatchOrderId._meta.db_table} "
+            "WHERE family = %s AND merchant_id = %s AND order_id = ANY(%s)"
         )
         ids = list(order_ids)
+        used, held = set(), set()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [merchant_id, ids, merchant_id, ids])
-            return {row[0] for row in cursor.fetchall()}
-    return set(
+            cursor.execute(sql, [merchant_id, ids, merchant_id, ids, BATCH_KIND, merchant_id, ids])
+            for order_id, is_held in cursor.fetchall():
+                (held if is_held else used).add(order_id)
+        return used, held
+    used = set(
         Refund.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
     ) | set(
         Transaction.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
     )
-
-
-def _held_order_ids(merchant_id: int, order_ids: set[str]) -> set[str]:
-    """Order ids of ``order_ids`` already held by a batch line (this file's earlier chunks included)."""
-    if not order_ids:
-        return set()
-    if _pg():
-        sql = (
-            f"SELECT order_id FROM {BatchOrderId._meta.db_table} "
-            "WHERE family = %s AND merchant_id = %s AND order_id = ANY(%s)"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [BATCH_KIND, merchant_id, list(order_ids)])
-            return {row[0] for row in cursor.fetchall()}
-    return set(
+    held = set(
         BatchOrderId.objects.filter(family=BATCH_KIND, merchant_id=merchant_id, order_id__in=order_ids).values_list(
             "order_id", flat=True
         )
     )
+    return used, held
 
 
 # --- process and recover -------------------------------------------------------------------------------

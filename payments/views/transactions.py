@@ -87,7 +87,7 @@ class _TransactionListView(PortalPermissionMixin, TemplateView):
         for key in ("after", "before"):
             base.pop(key, None)
         context.update(
-            table=TransactionTable(page.rows, show_merchant=show_merchant),
+            table=TransactionTable.build(page.rows, show_merchant=show_merchant),
             page=page,
             totals=totals,
             totals_amount=format_yuan(totals["amount"]),

@@ -221,7 +221,7 @@ def _reserve_order_ids(batch: Batch, kind, candidates: list[ParsedLine], errors:
 
 def _hold_order_ids_pg(family: str, batch_id: int, first: dict[tuple[int, str], int]) -> dict:
     """PostgreSQL: insert the chunk's order ids in one statement (array parameters, conflicts
-    skipped), then read back only the holders that are not the line itself."""
+    skipped, the inserted keys returned), then read the holders of the keys not inserted."""
     table = BatchOrderId._meta.db_table
     merchants, order_ids, line_nos = [], [], []
     for (merchant_id, order_id), line_no in first.items():
@@ -232,9 +232,18 @@ def _hold_order_ids_pg(family: str, batch_id: int, first: dict[tuple[int, str], 
         cursor.execute(
             f"INSERT INTO {table} (family, merchant_id, order_id, batch_id, line_no) "
             "SELECT %s, u.m, u.o, %s, u.n FROM unnest(%s::bigint[], %s::text[], %s::int[]) AS u(m, o, n) "
-            "ON CONFLICT (family, merchant_id, order_id) DO NOTHING",
+            "ON CONFLICT (family, merchant_id, order_id) DO NOTHING RETURNING merchant_id, order_id",
             [family, batch_id, merchants, order_ids, line_nos],
         )
+        inserted = set(cursor.fetchall())
+        if len(inserted) == len(first):
+            return {}
+        merchants, order_ids, line_nos = [], [], []
+        for key, line_no in first.items():
+            if key not in inserted:
+                merchants.append(key[0])
+                order_ids.append(key[1])
+                line_nos.append(line_no)
         cursor.execute(
             f"SELECT h.merchant_id, h.order_id, h.batch_id, h.line_no FROM {table} h "
             "JOIN unnest(%s::bigint[], %s::text[], %s::int[]) AS u(m, o, n) "

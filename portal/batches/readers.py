@@ -1,4 +1,4 @@
-"""Streaming readers for parsers: text lines with encoding detection, xlsx rows in read-only mode.
+"""Streaming readers for parsers: text lines with encoding detection, xlsx rows (python-calamine).
 
 No ORM; a parser of a kind builds on these (``for line_no, text in iter_text_lines(stream)``).
 """
@@ -91,9 +91,73 @@ def iter_text_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
 
 
 def iter_xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
-    """``(row_no, values)`` of the first sheet, in read-only mode (rows stream, never the whole
-    sheet). The stream must have passed ``uploads.check_xlsx_inflated`` (the pipeline does so).
-    openpyxl parses with defusedxml, so entity expansion is refused."""
+    """``(row_no, values)`` of the first sheet, numbered as in Excel (row 1 first, column A first).
+    The stream must have passed ``uploads.check_xlsx_inflated`` (the pipeline does so).
+
+    Read with python-calamine (a Rust parser: no XML entities, no external references), the fast
+    path, unless a worksheet holds a formula: calamine gives a formula's cached value, while a parser
+    must see the formula itself (``=...``) to refuse it, so such a workbook is read with openpyxl
+    (read-only, ``data_only=False``, defusedxml). Values are those openpyxl gives: None for an empty
+    cell, ``datetime`` for a date, ``int`` for a whole number."""
+    if _has_formulas(stream):
+        yield from _iter_xlsx_rows_openpyxl(stream)
+        return
+    yield from _iter_xlsx_rows_calamine(stream)
+
+
+_FORMULA_TAGS = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
+
+
+def _has_formulas(stream: IO[bytes]) -> bool:
+    """Whether any worksheet XML holds a formula element (streamed, a little overlap per block)."""
+    import zipfile
+
+    stream.seek(0)
+    try:
+        with zipfile.ZipFile(stream) as zf:
+            for info in zf.infolist():
+                name = info.filename.lower()
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                tail = b""
+                with zf.open(info) as member:
+                    while block := member.read(1 << 20):
+                        window = tail + block
+                        if any(tag in window for tag in _FORMULA_TAGS):
+                            return True
+                        tail = window[-8:]
+    finally:
+        stream.seek(0)
+    return False
+
+
+def _iter_xlsx_rows_calamine(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
+    from datetime import date, datetime
+
+    from python_calamine import CalamineWorkbook
+
+    workbook = CalamineWorkbook.from_filelike(stream)
+    try:
+        sheet = workbook.get_sheet_by_index(0)
+        pad = (None,) * (sheet.start[1] if sheet.start else 0)
+        for row_no, row in enumerate(sheet.iter_rows(), start=1):
+            values = []
+            for value in row:
+                kind = type(value)
+                if kind is str:
+                    values.append(value if value else None)
+                elif kind is float:
+                    values.append(int(value) if value.is_integer() and -1e15 < value < 1e15 else value)
+                elif kind is date:
+                    values.append(datetime(value.year, value.month, value.day))
+                else:
+                    values.append(value)
+            yield row_no, pad + tuple(values)
+    finally:
+        workbook.close()
+
+
+def _iter_xlsx_rows_openpyxl(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
     from openpyxl import load_workbook
 
     workbook = load_workbook(stream, read_only=True, data_only=False, keep_links=False)

@@ -70,20 +70,21 @@ def _txn_code(txn_type: str) -> str:
     return f"CASE WHEN {txn_type} IN {_in(VOID_TYPES)} THEN 'S31' WHEN {txn_type} = '04' THEN 'S30' ELSE 'S22' END"
 
 
-def _signed(expr: str, zero_sign: str, width: int = 13) -> str:
-    """An ``X+n`` field: D (negative) or C, then ``width - 1`` digits; a zero takes the field's zero sign."""
-    digits = width - 1
-    return (
-        f"CASE WHEN {expr} < 0 THEN 'D' || lpad((-{expr})::text, {digits}, '0') "
-        f"WHEN {expr} > 0 THEN 'C' || lpad({expr}::text, {digits}, '0') "
-        f"ELSE '{zero_sign}{'0' * digits}' END"
-    )
+def _sign(expr: str, zero_sign: str) -> str:
+    """The sign of an ``X+n`` field: D (negative), C (positive), the field's zero sign for a zero."""
+    if zero_sign == "D":
+        return f"CASE WHEN {expr} > 0 THEN 'C' ELSE 'D' END"
+    return f"CASE WHEN {expr} < 0 THEN 'D' ELSE 'C' END"
 
 
 def _trans_time(trace_time: str, txn_time: str, tz: str) -> str:
-    """``network._trace_time``: the stored traceTime when it is ten digits, else txnTime in Beijing time."""
+    """``network._trace_time``: the stored traceTime when it is ten digits, else txnTime in Beijing time.
+
+    NULL for ten digits that are no valid ``MMDDhhmmss``: the codec refuses them, so the row goes to Python.
+    """
     return (
-        f"CASE WHEN {trace_time} ~ '^[0-9]{{10}}$' THEN {trace_time} "
+        f"CASE WHEN {trace_time} ~ '{VALID_TIME_RE}' THEN {trace_time} "
+        f"WHEN {trace_time} ~ '^[0-9]{{10}}$' THEN NULL "
         f"ELSE to_char({txn_time} AT TIME ZONE {_literal(tz)}, 'MMDDHH24MISS') END"
     )
 
@@ -113,7 +114,7 @@ def _rows_sql(*, order: bool = True) -> str:
                 SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
                        t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
                        t.card_masked, t.card_type, left(t.order_id, 32) AS order_id,
-                       left(t.req_reserved, 32) AS req_reserved, a.code AS acquirer_code,
+                       left(t.req_reserved, 32) AS req_reserved, left(a.code, 11) AS acquirer_code,
                        o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount,
                        o.card_type AS o_card_type, o.trace_no AS o_trace_no, o.trace_time AS o_trace_time,
                        o.txn_time AS o_txn_time, o.query_id AS o_query_id, left(o.order_id, 32) AS o_order_id,
@@ -143,52 +144,65 @@ _TEXT_COLUMNS = (
 SIMPLE_SQL = f"""(
     concat({", ".join(f"s.{c}" for c in _TEXT_COLUMNS)}) ~ '^[ -~]*$'
     AND length(translate(s.card_masked, '0123456789', '')) >= length(s.card_masked) - 10
-    AND s.amount < {AMOUNT_LIMIT} AND s.fee IS NOT NULL
-    AND s.trans_time ~ '{VALID_TIME_RE}' AND (s.o_id IS NULL OR s.o_trans_time ~ '{VALID_TIME_RE}')
+    AND s.amount < {AMOUNT_LIMIT} AND s.fee IS NOT NULL AND s.trans_time IS NOT NULL AND s.o_trans_time IS NOT NULL
 )"""
 
 
 def _line_sql(merchant: Organisation) -> str:
     """The 607-byte ZM line (formats.md §6.4), field by field as ``network.zm_record`` fills a ZMRecord and the codec
-    writes it (``rpad`` cuts as ``[:n]`` does; constants are the record's defaults)."""
-    settlement = _signed("s.settlement", "C")
-    orig_query_id = "CASE WHEN s.orig_query_id <> '' THEN s.orig_query_id ELSE coalesce(s.o_query_id, '') END"
-    parts = [
-        _txn_code("s.txn_type"),  # 1 交易代码
-        "rpad(s.acquirer_code, 11)",  # 2 代理机构标识码 (acquirer.code[:11])
-        "rpad(s.acquirer_code, 11)",  # 3 发送机构标识码
-        "rpad(s.trace_no, 6)",  # 4
-        "s.trans_time",  # 5
-        "rpad(s.card_masked, 19)",  # 6
-        "lpad(s.amount::text, 12, '0')",  # 7
-        _literal(merchant.mcc.ljust(4)),  # 8
-        "rpad(s.channel_type, 2)",  # 9
-        "rpad(coalesce(s.query_id, ''), 21)",  # 10
-        "'  '",  # 11 支付方式(旧)
-        "rpad(s.order_id, 32)",  # 12
-        "rpad(s.card_type, 2)",  # 13
-        "rpad(coalesce(s.o_trace_no, ''), 6)",  # 14
-        "rpad(s.o_trans_time, 10)",  # 15
-        _signed("s.fee", "D"),  # 16
-        settlement,  # 17
-        _literal(" " * 4 + " " + " " * 15),  # 18 支付方式, 19 集团商户代码
-        "rpad(s.txn_type, 2)",  # 20
-        "rpad(s.txn_sub_type, 2)",  # 21
-        "rpad(s.biz_type, 6)",  # 22
-        _literal(" " * 2 + " " + " " * 4 + " " + " " * 32 + " " + " "),  # 23 帐号类型 … 26 交互方式
-        f"rpad({orig_query_id}, 21)",  # 27
-        _literal(merchant.code.ljust(15)),  # 28
+    writes it: one ``format()`` call, ``%-Ns`` pads text (NULL is blank); every padded value is at most its field's
+    width (varchar limits, ``left()`` in the inner query), so nothing is cut; constants are the record's defaults.
+    """
+    blank = " "
+    fields = [  # (format, argument or None for a constant)
+        ("%s", _txn_code("s.txn_type")),  # 1 交易代码
+        ("%-11s", "s.acquirer_code"),  # 2 代理机构标识码 (acquirer.code[:11])
+        ("%-11s", "s.acquirer_code"),  # 3 发送机构标识码
+        ("%-6s", "s.trace_no"),  # 4 系统跟踪号
+        ("%s", "s.trans_time"),  # 5 交易传输时间
+        ("%-19s", "s.card_masked"),  # 6 帐号
+        ("%s", "lpad(s.amount::text, 12, '0')"),  # 7 交易金额
+        (merchant.mcc.ljust(4), None),  # 8 商户类别
+        ("%-2s", "s.channel_type"),  # 9 终端类型
+        ("%-21s", "s.query_id"),  # 10 查询流水号
+        (blank * 2, None),  # 11 支付方式(旧)
+        ("%-32s", "s.order_id"),  # 12 商户订单号
+        ("%-2s", "s.card_type"),  # 13 支付卡类型
+        ("%-6s", "s.o_trace_no"),  # 14 原始交易的系统跟踪号
+        ("%-10s", "s.o_trans_time"),  # 15 原始交易日期时间
+        ("%s", _sign("s.fee", "D")),  # 16 商户手续费: sign …
+        ("%s", "lpad(abs(s.fee)::text, 12, '0')"),  # … and digits (no separator)
+        ("%s", _sign("s.settlement", "C")),  # 17 结算金额
+        ("%s", "lpad(abs(s.settlement)::text, 12, '0')"),
+        (blank * 4 + " " + blank * 15, None),  # 18 支付方式, 19 集团商户代码
+        ("%-2s", "s.txn_type"),  # 20 交易类型
+        ("%-2s", "s.txn_sub_type"),  # 21 交易子类
+        ("%-6s", "s.biz_type"),  # 22 业务类型
+        (blank * 2 + " " + blank * 4 + " " + blank * 32 + " " + blank, None),  # 23 帐号类型 … 26 交互方式
+        ("%-21s", "CASE WHEN s.orig_query_id <> '' THEN s.orig_query_id ELSE s.o_query_id END"),  # 27
+        (merchant.code.ljust(15), None),  # 28 商户代码
         # 29 分账入账方式, 30 二级商户代码 (zeros), 31 二级商户简称, 32 二级商户分账入账金额 (zero, blank sign)
-        _literal(" " + " " + "0" * 15 + " " + " " * 32 + " " + " " + "0" * 12),
-        settlement,  # 33 清算净额
-        _literal(" " * 8),  # 34 终端号
-        "rpad(s.req_reserved, 32)",  # 35
+        (blank + " " + "0" * 15 + " " + blank * 32 + " " + " " + "0" * 12, None),
+        ("%s", _sign("s.settlement", "C")),  # 33 清算净额 = settlement
+        ("%s", "lpad(abs(s.settlement)::text, 12, '0')"),
+        (blank * 8, None),  # 34 终端号
+        ("%-32s", "s.req_reserved"),  # 35 商户自定义域
         # 36 优惠金额, 37 发票金额 (zero, blank sign), 38 分期付款附加手续费 (12), 39 期数, 40 交易介质
-        _literal(" " + "0" * 12 + " " + " " + "0" * 12 + " " + " " + "0" * 11 + " " + " " * 2 + " " + " "),
-        "rpad(coalesce(s.o_order_id, ''), 32)",  # 41
-        _literal(" " * 98),  # 42 保留使用
+        (" " + "0" * 12 + " " + " " + "0" * 12 + " " + " " + "0" * 11 + " " + blank * 2 + " " + blank, None),
+        ("%-32s", "s.o_order_id"),  # 41 原始交易订单号
+        (blank * 98, None),  # 42 保留使用
     ]
-    return " || ' ' || ".join(parts)
+    template, args = [], []
+    glued = {16, 18, 28}  # indexes whose piece follows the previous one without a separator (sign + digits)
+    for index, (piece, arg) in enumerate(fields):
+        if index and index not in glued:
+            template.append(" ")
+        if arg is None:
+            template.append(piece.replace("%", "%%"))
+        else:
+            args.append(arg)
+            template.append(piece.replace("%", f"%{len(args)}$", 1))
+    return f"format({_literal(''.join(template))}, {', '.join(args)})"
 
 
 _JSON_COLUMNS = (

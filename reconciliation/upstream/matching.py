@@ -53,19 +53,26 @@ def load_ledger_fees(run: ReconciliationRun) -> bool:
     provider = import_string(path)
     fees = provider(run.merchant, run.settle_date) or ()
     pairs = fees.items() if hasattr(fees, "items") else fees
-    if connection.vendor == "postgresql":
-        with connection.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {_FEE} (run_id, transaction_id, fee) FROM STDIN") as copy:
-                for txn_id, fee in pairs:
-                    copy.write_row((run.pk, txn_id, int(fee)))
-        return True
-    batch: list[LedgerFee] = []
+    postgres = connection.vendor == "postgresql"
+    batch: list[tuple[int, int, int]] = []
+
+    def flush() -> None:
+        # The provider may read the ledger through a server-side cursor of this connection: a COPY must never be
+        # open while it fetches, so each chunk has its own short COPY.
+        if postgres:
+            with connection.connection.cursor() as cursor:
+                with cursor.copy(f"COPY {_FEE} (run_id, transaction_id, fee) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row)
+        else:
+            LedgerFee.objects.bulk_create([LedgerFee(run_id=r, transaction_id=t, fee=f) for r, t, f in batch])
+        batch.clear()
+
     for txn_id, fee in pairs:
-        batch.append(LedgerFee(run=run, transaction_id=txn_id, fee=int(fee)))
+        batch.append((run.pk, txn_id, int(fee)))
         if len(batch) >= _FEE_CHUNK:
-            LedgerFee.objects.bulk_create(batch)
-            batch = []
-    LedgerFee.objects.bulk_create(batch)
+            flush()
+    flush()
     return True
 
 

@@ -75,7 +75,7 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
                 yield FileError("header_invalid", {})
                 return
             parts = [p.strip() for p in text.split("|")]
-            if len(parts) < 3 or not parts[1].isdigit() or not parts[2].isdigit() or len(parts[1]) > 15:
+            if len(parts) < 3 or not _digits(parts[1]) or not _digits(parts[2]) or len(parts[1]) > 15:
                 yield FileError("header_invalid", {})
                 return
             header = (int(parts[1]), int(parts[2]))
@@ -125,7 +125,12 @@ def _raw_amount(keys: list, text: str) -> int | None:
         value = text.split("|")[keys.index("txnAmt")].strip()
     except (ValueError, IndexError):
         return None
-    return int(value) if value.isdigit() and len(value) <= 15 else None
+    return int(value) if _digits(value) and len(value) <= 15 else None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts e.g. ``¹``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_xlsx(stream) -> Iterator[ParsedLine | LineError | FileError]:

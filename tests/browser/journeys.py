@@ -42,6 +42,9 @@ def sign_in(page, base: str, user, password: str) -> None:
     page.get_by_test_id("verify-submit").click()
     expect(page).to_have_url(f"{base}/")
     expect(page.get_by_test_id("current-user")).to_contain_text(user.username)
+    # The home page loads its dashboard with a second request: let it finish before moving on, so that two
+    # requests never share the live server's single in-memory SQLite connection at once.
+    page.wait_for_load_state("networkidle")
 
 
 def sign_out(page) -> None:

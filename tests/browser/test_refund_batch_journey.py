@@ -46,11 +46,11 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
     base = live_sandbox.url
     # --- given: payments of earlier days, known to the sandbox network and delivered to the ledger --------
     call_command(
-        "sandbox_traffic", "--days", "4", "--per-day", "3", "--merchant", merchant_a.code, "--seed", "rb",
+        "sandbox_traffic", "--days", "4", "--per-day", "4", "--merchant", merchant_a.code, "--seed", "rb",
         "--concurrency", "1", stdout=StringIO(),
     )  # fmt: skip
     ledger = Transaction.objects.filter(merchant=merchant_a)
-    assert ledger.count() == 12
+    assert ledger.count() == 16
     latest_day = max(ledger.values_list("settle_date", flat=True))
     payments = list(
         ledger.filter(status="success", txn_type="01", amount__gte=300)
@@ -115,6 +115,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
     reviewer_page = reviewer_context.new_page()
     sign_in(reviewer_page, base, reviewer_a, PASSWORD)
     reviewer_page.get_by_test_id("approvals-waiting").click()
+    expect(reviewer_page).to_have_url(f"{base}/approvals/")
     inbox = reviewer_page.get_by_test_id("approvals-inbox")
     expect(inbox.locator("tbody tr")).to_have_count(1)
     inbox.get_by_role("link", name="Review").click()

@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 
 from payments.models import Transaction
 from payments.money import format_yuan
+from payments.selectors import PAGE_SIZE
 from tests.factories import PASSWORD
 
 from .journeys import sign_in
@@ -79,7 +80,7 @@ def test_transactions_journey(live_sandbox, page, screenshot, merchant_a, mercha
     plural = "transaction" if count == 1 else "transactions"
     expect(totals).to_contain_text(f"Total: {count} {plural}, {format_yuan(total)} yuan")
     rows = page.get_by_test_id("txn-table").locator("tbody tr")
-    expect(rows).to_have_count(min(count, 50))
+    expect(rows).to_have_count(min(count, PAGE_SIZE))
     screenshot(page, "transactions-history-filtered")
 
     # --- open one transaction ---------------------------------------------------------------------------

@@ -162,3 +162,21 @@ def test_random_xlsx_rows_never_crash(row):
     except Exception:  # openpyxl refuses some values (illegal characters): not our parser's input
         return
     _well_formed(items(data, "xlsx"))
+
+
+def test_superscript_digits_in_amount_and_header_are_not_numbers():
+    data = "\r\n".join(["5.0.0|1|¹||", "orderId|txnAmt|origQryId", f"RF0000000001|¹|{QID}"]).encode()
+
+    result = items(data)
+
+    assert [type(i).__name__ for i in result] == ["FileError"]
+    assert result[0].code == "header_invalid"
+
+
+def test_superscript_digit_amount_is_a_line_error():
+    data = "\r\n".join(["5.0.0|0|1||", "orderId|txnAmt|origQryId", f"RF0000000001|¹|{QID}"]).encode()
+
+    result = items(data)
+
+    # the header counts the line; its amount is not a number, so it adds nothing to the total
+    assert [(type(i).__name__, i.code, i.column) for i in result] == [("LineError", "amount_format", "txnAmt")]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('batches', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("batches", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='batchline',
-            index=models.Index(fields=['ref'], name='batchline_ref'),
+            model_name="batchline",
+            index=models.Index(fields=["ref"], name="batchline_ref"),
         ),
     ]

@@ -101,6 +101,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=4, help="Notifications in flight at once.")
 
     def handle(self, *args, days, per_day, merchant, seed, back_url, concurrency, **options):
+        if not seed.isascii() or not seed.isalnum() or len(seed) > 12:
+            raise CommandError("--seed must be 1 to 12 letters or digits (it becomes part of the order ids).")
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The sandbox is off (SANDBOX_ENABLED, or PORTAL_ENV=production).")
         if days < 1 or per_day < 1 or concurrency < 1:
