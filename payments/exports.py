@@ -293,12 +293,8 @@ def copy_sql(qs: QuerySet, sort: str = "-txn_time") -> tuple[str, list]:
     return sql, params + list(inner_params)
 
 
-def _copy_lines(qs: QuerySet, sort: str) -> Iterator[bytes]:
-    """The CSV lines (UTF-8, CRLF-terminated like ``csv.writer``) of ``qs`` from PostgreSQL ``COPY``.
-
-    The server sends one COPY message per row, ending with ``\\n``; only that terminator becomes ``\\r\\n``
-    (a newline inside a quoted field stays as it is, as with ``csv.writer``).
-    """
+def _copy_rows(qs: QuerySet, sort: str) -> Iterator[bytes]:
+    """The CSV rows (UTF-8) of ``qs`` from PostgreSQL ``COPY``: one COPY message per row, ending with ``\\n``."""
     import psycopg
 
     sql, params = copy_sql(qs, sort)
@@ -307,23 +303,31 @@ def _copy_lines(qs: QuerySet, sort: str) -> Iterator[bytes]:
     # Parameters merged client-side: COPY takes no bind parameters.
     with psycopg.ClientCursor(connection.connection) as cursor:
         with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
-            for block in copy:
-                yield bytes(block[:-1]) + b"\r\n"
+            yield from copy
+
+
+def _crlf(rows: list) -> bytes:
+    """``rows`` (each ending with ``\\n``) joined, each terminator made ``\\r\\n`` like ``csv.writer``'s; a newline
+    inside a quoted field stays as it is."""
+    data = b"".join(rows)
+    if data.count(b"\n") == len(rows):  # no newline inside a field: every one is a terminator
+        return data.replace(b"\n", b"\r\n")
+    return b"".join(bytes(row[:-1]) + b"\r\n" for row in rows)
 
 
 def _copy_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int):
-    """``_copy_lines`` joined into chunks of about ``COPY_CHUNK_BYTES`` (or ``every`` rows), each followed by
-    its row count; re-encoded when the file is GBK (``?`` for what GBK cannot hold, as in ``csv_stream``)."""
-    buffer: list[bytes] = []
+    """``_copy_rows`` in chunks of about ``COPY_CHUNK_BYTES`` (or ``every`` rows), each followed by its row
+    count; re-encoded when the file is GBK (``?`` for what GBK cannot hold, as in ``csv_stream``)."""
+    buffer: list = []
     size = 0
 
     def flush() -> bytes:
-        data = b"".join(buffer)
+        data = _crlf(buffer)
         return data if encoding == "utf-8" else data.decode("utf-8").encode(encoding, errors="replace")
 
-    for line in _copy_lines(qs, sort):
-        buffer.append(line)
-        size += len(line)
+    for row in _copy_rows(qs, sort):
+        buffer.append(row)
+        size += len(row)
         if size >= COPY_CHUNK_BYTES or len(buffer) >= every:
             yield flush()
             yield len(buffer)

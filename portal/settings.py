@@ -332,6 +332,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status": name each choice set so the schema stays stable.
+    "ENUM_NAME_OVERRIDES": {
+        "DiscrepancyStatusEnum": "reconciliation.upstream.choices.DiscrepancyStatus",
+    },
 }
 
 # --- Background jobs ----------------------------------------------------------------------

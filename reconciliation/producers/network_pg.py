@@ -202,7 +202,8 @@ def _line_sql(merchant: Organisation) -> str:
         else:
             args.append(arg)
             template.append(piece.replace("%", f"%{len(args)}$", 1))
-    return f"format({_literal(''.join(template))}, {', '.join(args)})"
+    # "%%": the statement goes through psycopg's client-side parameters, where a lone % starts a placeholder.
+    return f"format({_literal(''.join(template)).replace('%', '%%')}, {', '.join(args)})"
 
 
 _JSON_COLUMNS = (

@@ -25,7 +25,7 @@ pytestmark = [
 TRICKY = [
     "",
     "plain",
-    "=HYPERLINK(\"http://x\")",
+    '=HYPERLINK("http://x")',
     "+86 10 1234",
     "-1+2",
     "@SUM(A1)",
@@ -132,7 +132,7 @@ def test_copy_path_formats_each_kind_of_cell(ledger):
         f"{when},{txn.settle_date.isoformat()},{txn.merchant.code},'=1+1,,"
         f"{dict(exports.TXN_TYPE_LABELS)[txn.txn_type]},{dict(exports.STATUS_LABELS)[txn.status]},"
         f"1000000.05,0.05,156,{txn.card_masked},{dict(exports.CHANNEL_LABELS)[txn.channel_type]},"
-        f"{exports.neutralise(txn.resp_code)},,{txn.orig_query_id},{txn.trace_no},\"a,\"\"b\"\"\nc\"\r\n"
+        f'{exports.neutralise(txn.resp_code)},,{txn.orig_query_id},{txn.trace_no},"a,""b""\nc"\r\n'
     )
 
 

@@ -141,7 +141,11 @@ def day_ledger(merchant_a, merchant_b, rates):
 
 
 def python_zm(merchant) -> bytes:
-    return write_zm(network.zm_records_for(merchant, DAY))
+    records = network.zm_records_for(merchant, DAY)
+    try:
+        return write_zm(records)
+    finally:
+        records.close()  # on a RecordError, close the server-side cursor now, not when the collector gets to it
 
 
 def python_rd(merchant) -> bytes:
