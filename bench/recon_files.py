@@ -142,8 +142,8 @@ def ensure_day(db_name: str, rows: int):
         total = payments + reversals + failed
         cursor.execute("SELECT setval(%s, nextval(%s) + %s)", [seq, seq, total])
         base = cursor.fetchone()[0] - total + 1
-        params = {"base": base, "start": start, "end": end, "day": DAY, "payments": payments,
-                  "reversals": reversals, "failed": failed, "merchant": merchant.pk, "acquirer": merchant.acquirer_id}  # fmt: skip
+        params = {"base": base, "start": start, "end": end, "day": DAY, "payments": payments, "failed": failed,
+                  "reversals": reversals, "merchant": merchant.pk, "acquirer": merchant.acquirer_id}  # fmt: skip
         for statement in LOAD_SQL.split(";\n"):
             if statement.strip():
                 cursor.execute(statement, params)

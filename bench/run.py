@@ -20,13 +20,17 @@ BENCHMARKS = ("query", "export", "notify")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=(*BENCHMARKS, "all"))
+    parser.add_argument("benchmark", choices=(*BENCHMARKS, "recon_files", "all"))
     parser.add_argument("--rows", type=int, default=common.FULL_ROWS, help="ledger rows (default 10,000,000)")
     parser.add_argument("--notifications", type=int, default=2000, help="notifications to post (notify)")
     args = parser.parse_args(argv)
     names = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
     for name in names:
-        if name == "query":
+        if name == "recon_files":  # issue 5: its own database; --rows is the merchant day's size (default 1,000,000)
+            from bench import recon_files
+
+            recon_files.main(None if args.rows == common.FULL_ROWS else args.rows)
+        elif name == "query":
             from bench import query
 
             query.main(args.rows)

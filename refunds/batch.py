@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -33,9 +34,9 @@ from payments.selectors import merchant_refund_window_days
 from payments.settlement import current_settlement_day
 from portal.accounts.models import Organisation
 from portal.accounts.roles import Perm
-from portal.batches.choices import LineStatus
+from portal.batches.choices import RELEASED, LineStatus
 from portal.batches.errors import render_message
-from portal.batches.models import BatchLine, BatchOrderId
+from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.registry import BatchKind, LineError, LineResult, ParsedLine
 
 from . import gateway
@@ -189,8 +190,9 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         for pk, amount in reserved_by_refunds(ids).items():
             held[pk] += amount
         exclude_batch = batch.pk if ctx is not None else None
-        for pk, amount in reserved_by_lines(ids, exclude_batch_id=exclude_batch).items():
-            held[pk] += amount
+        if exclude_batch is None or _other_live_batches(batch, merchant):
+            for pk, amount in reserved_by_lines(ids, exclude_batch_id=exclude_batch).items():
+                held[pk] += amount
     left = {o.pk: o.amount - o.refunded_amount - held[o.pk] - own.get(o.pk, 0) for _l, o in resolved}
     for line, original in resolved:
         remaining = left[original.pk]
@@ -238,6 +240,17 @@ class _Original(NamedTuple):
     amount: int
     refunded_amount: int
     settle_date: object
+
+
+def _other_live_batches(batch, merchant) -> bool:
+    """Whether another refund batch of the merchant may hold lines of its payments (a batch not
+    cancelled, rejected, expired or invalid): when none does, the lines' cap query is skipped."""
+    return (
+        Batch.objects.filter(Q(merchant=merchant) | Q(merchant__isnull=True, organisation=merchant), kind=BATCH_KIND)
+        .exclude(pk=batch.pk)
+        .exclude(status__in=sorted(RELEASED))
+        .exists()
+    )
 
 
 def _pg() -> bool:

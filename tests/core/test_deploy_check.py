@@ -86,6 +86,10 @@ def test_placeholder_secret_key_is_reported(tmp_path):
         ({"SESSION_IDLE_SECONDS": "1800"}, "portal.W001"),
         ({"SESSION_ABSOLUTE_SECONDS": "86400"}, "portal.W002"),
         ({"UPLOAD_MAX_BYTES": "0"}, "portal.W005"),
+        ({"ACP_BASE_URL": ""}, "payments.W001"),
+        ({"ACP_SIGN_PKCS12_PATH": ""}, "payments.W002"),
+        ({"ACP_MIDDLE_CERT_PATHS": ""}, "payments.W003"),
+        ({"ACP_BACK_URL": "http://portal.example.com/gateway/acp/notify/"}, "payments.W004"),
     ],
 )
 def test_portal_deploy_checks_fire(tmp_path, overrides, check_id):
