@@ -200,15 +200,25 @@ def write_file(
         wb.save(str(path))
         return done
     encoding = "gbk" if file_format == "csv_gbk" else "utf-8"
+    # COPY holds the connection until its last row: progress (a write on that connection) cannot be
+    # saved meanwhile, so it is saved once the file is written (COPY takes seconds per million rows).
+    deferred = _uses_copy(qs)
     with open(path, "wb") as out:
-        for chunk in _csv_chunks(qs, encoding=encoding, sort=sort, every=every):
+        for chunk in _csv_chunks(qs, encoding=encoding, sort=sort, every=every, use_copy=deferred):
             if isinstance(chunk, int):
                 done += chunk
-                if progress is not None:
+                if progress is not None and not deferred:
                     progress(done)
                 continue
             out.write(chunk)
+    if deferred and progress is not None:
+        progress(done)
     return done
+
+
+def _uses_copy(qs: QuerySet) -> bool:
+    """Whether the CSV of ``qs`` is produced by PostgreSQL ``COPY`` (else by ``iter_rows``)."""
+    return connections[qs.db].vendor == "postgresql"
 
 
 def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int, use_copy: bool | None = None):
@@ -223,9 +233,9 @@ def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int, use_copy:
         yield "\ufeff".encode()
     yield writer.writerow(headers()).encode(encoding, errors="replace")
     if use_copy is None:
-        use_copy = connections[qs.db].vendor == "postgresql"
+        use_copy = _uses_copy(qs)
     if use_copy:
-        yield from _copy_chunks(qs, encoding=encoding, sort=sort, every=every)
+        yield from _copy_chunks(qs, encoding=encoding, sort=sort)
         return
     buffer: list[str] = []
     for row in iter_rows(qs, sort):
@@ -241,8 +251,8 @@ def _csv_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int, use_copy:
 
 # --- PostgreSQL: the rows formatted in SQL and streamed with COPY -----------------------------------------------
 
-# A chunk of COPY output is flushed at about this many bytes (or ``every`` rows, whichever comes first).
-COPY_CHUNK_BYTES = 256 * 1024
+# COPY output is sent (or written) in chunks of about this many bytes.
+COPY_CHUNK_BYTES = 512 * 1024
 # Text columns a spreadsheet could run as a formula (``neutralise`` in Python).
 _NEUTRALISED = frozenset({"order_id", "resp_code", "resp_msg", "req_reserved"})
 _LABELLED = {"txn_type": TXN_TYPE_LABELS, "status": STATUS_LABELS, "channel_type": CHANNEL_LABELS}
@@ -315,9 +325,9 @@ def _crlf(rows: list) -> bytes:
     return b"".join(bytes(row[:-1]) + b"\r\n" for row in rows)
 
 
-def _copy_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int):
-    """``_copy_rows`` in chunks of about ``COPY_CHUNK_BYTES`` (or ``every`` rows), each followed by its row
-    count; re-encoded when the file is GBK (``?`` for what GBK cannot hold, as in ``csv_stream``)."""
+def _copy_chunks(qs: QuerySet, *, encoding: str, sort: str):
+    """``_copy_rows`` in chunks of about ``COPY_CHUNK_BYTES``, each followed by its row count; re-encoded when
+    the file is GBK (``?`` for what GBK cannot hold, as in ``csv_stream``)."""
     buffer: list = []
     size = 0
 
@@ -328,7 +338,7 @@ def _copy_chunks(qs: QuerySet, *, encoding: str, sort: str, every: int):
     for row in _copy_rows(qs, sort):
         buffer.append(row)
         size += len(row)
-        if size >= COPY_CHUNK_BYTES or len(buffer) >= every:
+        if size >= COPY_CHUNK_BYTES:
             yield flush()
             yield len(buffer)
             buffer, size = [], 0
