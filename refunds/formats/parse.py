@@ -67,6 +67,7 @@ def _line(line_no: int, keys: list, values, *, yuan: bool) -> ParsedLine | LineE
 def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
     header = None
     keys: list | None = None
+    amount_at: int | None = None
     count = 0
     total = 0
     for line_no, text in iter_text_lines(stream):
@@ -93,6 +94,7 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
                 yield title
                 return
             keys = title
+            amount_at = keys.index("txnAmt") if "txnAmt" in keys else None
             continue
         if text is None:
             count += 1
@@ -101,10 +103,12 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
         if not text.strip():
             continue
         count += 1
-        item = _line(line_no, keys, text.split("|"), yuan=False)
-        amount_text = _raw_amount(keys, text)
-        if amount_text is not None:
-            total += amount_text
+        values = text.split("|")
+        item = _line(line_no, keys, values, yuan=False)
+        if amount_at is not None and amount_at < len(values):
+            amount_text = values[amount_at].strip()
+            if _digits(amount_text) and len(amount_text) <= 15:
+                total += int(amount_text)
         yield item
     if header is None:
         yield FileError("header_invalid", {})
@@ -117,15 +121,6 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
             "totals_mismatch",
             {"header_amount": header[0], "header_count": header[1], "amount": total, "count": count},
         )
-
-
-def _raw_amount(keys: list, text: str) -> int | None:
-    """The line's txnAmt (fen) for the header totals, when it is a number."""
-    try:
-        value = text.split("|")[keys.index("txnAmt")].strip()
-    except (ValueError, IndexError):
-        return None
-    return int(value) if _digits(value) and len(value) <= 15 else None
 
 
 def _digits(text: str) -> bool:
