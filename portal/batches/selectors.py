@@ -94,7 +94,7 @@ def batch_error_report(batch: Batch, *, lang: str | None = None) -> Iterator[byt
     writer = csv.writer(_Echo())
     with translation.override(lang or translation.get_language()):
         yield "\ufeff".encode()
-        yield writer.writerow([_("Line"), _("Column"), _("Code"), _("Message"), _("Order ID")]).encode()
+        yield writer.writerow([_("Line"), _("Column"), _("Error code"), _("Message"), _("Order ID")]).encode()
         for line in batch_invalid_lines(batch).iterator(chunk_size=2000):
             column = kind.column_label(line.error_column) if kind and line.error_column else line.error_column
             yield writer.writerow(

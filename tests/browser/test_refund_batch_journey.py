@@ -97,7 +97,7 @@ def test_refund_batch_journey(live_sandbox, browser_context_for, screenshot, mer
     assert info.value.suggested_filename == f"batch-{batch.pk}-errors.csv"
     with open(info.value.path(), "rb") as handle:
         report = list(csv.reader(io.StringIO(handle.read().decode("utf-8-sig"))))
-    assert report[0] == ["Line", "Column", "Code", "Message", "Order ID"]
+    assert report[0] == ["Line", "Column", "Error code", "Message", "Order ID"]
     assert [(row[2], row[4]) for row in report[1:]] == [
         ("orig_not_found", "RFJ000000901"),
         ("amount_exceeds", "RFJ000000902"),

@@ -450,6 +450,8 @@ def resolve_time(value: str, settle_date: date) -> datetime | None:
             candidates.append(datetime(year, month, day, hour, minute, second, tzinfo=BEIJING))
         except ValueError:  # 29 February of a common year
             continue
+    if not candidates:  # 0229 and no leap year within one of the settlement date's year
+        raise ReconFileError(f"{value!r} is not a date near {settle_date.isoformat()}")
     best = min(candidates, key=lambda moment: abs(moment - anchor))
     if abs(best - anchor) > timedelta(days=184):  # only 0229 far from any leap year gets here
         raise ReconFileError(f"{value!r} is not a date near {settle_date.isoformat()}")
