@@ -42,11 +42,9 @@ from ..ledger import (
 )
 from ..models import FeeRate
 
-# The codec's time check (_fixed._time_ok): month 01–12, day within the month (29 in February), hh < 24, mm, ss < 60.
-VALID_TIME_RE = (
-    "^((0[13578]|1[02])(0[1-9]|[12][0-9]|3[01])|(0[469]|11)(0[1-9]|[12][0-9]|30)|02(0[1-9]|[12][0-9]))"
-    "([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]$"
-)
+# The codec's time check (_fixed._time_ok) on ten ASCII digits: month 01–12, day within the month (29 in February),
+# hh < 24, mm, ss < 60; digit strings compare as their numbers under the "C" collation (cheaper than a regex).
+_SHORT_MONTHS = ("04", "06", "09", "11")
 BATCH_ROWS = 4096
 CRLF = b"\r\n"  # the line end of the Python writer (iter_zm_lines' default)
 MAX_RATE_BP = 1_000_000  # 2 × amount (< 10^12) × rate stays within bigint
@@ -77,14 +75,30 @@ def _sign(expr: str, zero_sign: str) -> str:
     return f"CASE WHEN {expr} < 0 THEN 'D' ELSE 'C' END"
 
 
+def _ten_digits(text: str) -> str:
+    return f"(length({text}) = 10 AND translate({text}, '0123456789', '') = '')"
+
+
+def _valid_time(text: str) -> str:
+    """SQL: ten digits ``text`` are a valid ``MMDDhhmmss`` (``_fixed._time_ok``)."""
+
+    def part(start: int) -> str:
+        return f'substr({text}, {start}, 2) COLLATE "C"'
+
+    last_day = f"CASE WHEN {part(1)} = '02' THEN '29' WHEN {part(1)} IN {_in(_SHORT_MONTHS)} THEN '30' ELSE '31' END"
+    return (
+        f"({part(1)} BETWEEN '01' AND '12' AND {part(3)} BETWEEN '01' AND {last_day} "
+        f"AND {part(5)} < '24' AND {part(7)} < '60' AND {part(9)} < '60')"
+    )
+
+
 def _trans_time(trace_time: str, txn_time: str, tz: str) -> str:
     """``network._trace_time``: the stored traceTime when it is ten digits, else txnTime in Beijing time.
 
     NULL for ten digits that are no valid ``MMDDhhmmss``: the codec refuses them, so the row goes to Python.
     """
     return (
-        f"CASE WHEN {trace_time} ~ '{VALID_TIME_RE}' THEN {trace_time} "
-        f"WHEN {trace_time} ~ '^[0-9]{{10}}$' THEN NULL "
+        f"CASE WHEN {_ten_digits(trace_time)} THEN CASE WHEN {_valid_time(trace_time)} THEN {trace_time} END "
         f"ELSE to_char({txn_time} AT TIME ZONE {_literal(tz)}, 'MMDDHH24MISS') END"
     )
 
@@ -134,7 +148,8 @@ def _rows_sql(*, order: bool = True) -> str:
 
 
 # Text the SQL writes as is: printable ASCII is one byte a character, as the codec's fast path writes it. (The
-# merchant's code and MCC are constants of the file, checked once in Python.)
+# merchant's code and MCC are constants of the file, checked once in Python.) Joined with ``||`` over ``::text``
+# rather than ``concat()``, which looks up each argument's output function on every row.
 _TEXT_COLUMNS = (
     "order_id", "req_reserved", "card_masked", "trace_no", "trace_time", "txn_type", "txn_sub_type", "biz_type",
     "channel_type", "query_id", "card_type", "orig_query_id", "acquirer_code", "o_trace_no", "o_trace_time",
@@ -142,7 +157,7 @@ _TEXT_COLUMNS = (
 )  # fmt: skip
 
 SIMPLE_SQL = f"""(
-    concat({", ".join(f"s.{c}" for c in _TEXT_COLUMNS)}) ~ '^[ -~]*$'
+    ({" || ".join(f"coalesce(s.{c}::text, '')" for c in _TEXT_COLUMNS)}) ~ '^[ -~]*$'
     AND length(translate(s.card_masked, '0123456789', '')) >= length(s.card_masked) - 10
     AND s.amount < {AMOUNT_LIMIT} AND s.fee IS NOT NULL AND s.trans_time IS NOT NULL AND s.o_trans_time IS NOT NULL
 )"""
@@ -152,6 +167,8 @@ def _line_sql(merchant: Organisation) -> str:
     """The 607-byte ZM line (formats.md §6.4), field by field as ``network.zm_record`` fills a ZMRecord and the codec
     writes it: one ``format()`` call, ``%-Ns`` pads text (NULL is blank); every padded value is at most its field's
     width (varchar limits, ``left()`` in the inner query), so nothing is cut; constants are the record's defaults.
+    Every argument is cast to ``text``: ``format()`` looks up an argument's output function whenever its type
+    differs from the previous argument's, and varchar columns between text expressions did so ~20 times a row.
     """
     blank = " "
     fields = [  # (format, argument or None for a constant)
@@ -200,7 +217,7 @@ def _line_sql(merchant: Organisation) -> str:
         if arg is None:
             template.append(piece.replace("%", "%%"))
         else:
-            args.append(arg)
+            args.append(f"({arg})::text")
             template.append(piece.replace("%", f"%{len(args)}$", 1))
     # "%%": the statement goes through psycopg's client-side parameters, where a lone % starts a placeholder.
     return f"format({_literal(''.join(template)).replace('%', '%%')}, {', '.join(args)})"

@@ -11,16 +11,18 @@ fast path, and every other line (blank lines aside) is parsed by the codec, whic
 2. in SQL: the card number holds at most ten digits, the times are real ``MMDDhhmmss`` moments (``0229`` goes to the
    codec, for its year rule), and the merchant number is the file's. Lines failing those are handed to the codec.
 
-The lines COPYed are split into their 42 fields on the way: the separator bytes of a checked block become tabs
-(strided byte assignments, no per-line Python), so SQL reads fields as columns (``substr`` over a 607-character UTF-8
-line walks it from the start, ~10 µs a field).
+Only the 15 fields the records and the checks read are COPYed (185 of 607 bytes), gathered into tab-separated rows
+on the way (strided byte assignments, no per-line Python), so SQL reads fields as columns (``substr`` over a
+607-character UTF-8 line walks it from the start, ~10 µs a field). The few lines the SQL checks turn away are read
+again from the file (:func:`pick_lines`) for the codec.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 
@@ -94,22 +96,39 @@ def regular_block(block: bytes, lines: int) -> bool:
     return True
 
 
+#: The fields the records and the SQL checks read (the others are never staged): 15 of 42, 185 of 607 bytes.
+_STAGED = tuple(
+    f
+    for f in ZM_FIELDS
+    if f.attr
+    in {
+        "txn_code", "trace_no", "trans_time", "pan", "amount", "query_id", "order_id", "pay_card_type",
+        "merchant_fee", "settle_amount", "orig_trans_time", "txn_type", "biz_type", "orig_query_id", "mer_id",
+    }
+)  # fmt: skip
+_ROW = sum(f.width + 1 for f in _STAGED)  # a staged row: the fields, each followed by a tab (the last by LF)
+
+
 def _escape(block: bytes) -> bytes:
     return block.replace(b"\\", b"\\\\") if b"\\" in block else block
 
 
 def _split(block: bytes, lines: int) -> bytes:
-    """The regular block with a tab at every separator: COPY then splits each line into its 42 fields (strided
-    assignments, no per-line Python; the fields hold printable ASCII only, so no tab of their own)."""
-    out = bytearray(block)
-    tabs = b"\t" * lines
-    for position in _SEPARATORS:
-        out[position::_STRIDE] = tabs
+    """The staged fields of a regular block, tab-separated, a row a line: gathered byte column by byte column
+    (strided assignments, no per-line Python; the fields hold printable ASCII only, so no tab of their own)."""
+    out = bytearray(b"\t" * (_ROW * lines))
+    position = 0
+    for field in _STAGED:
+        for column in range(field.start, field.end):
+            out[position::_ROW] = block[column::_STRIDE]
+            position += 1
+        position += 1
+    out[_ROW - 1 :: _ROW] = b"\n" * lines
     return _escape(bytes(out))
 
 
-_EMPTY_ROW = b"\t" * len(_SEPARATORS)  # a row of empty fields: a line the codec handles, or a blank one
-_COLUMNS = ", ".join(f"f{f.number}" for f in ZM_FIELDS)
+_EMPTY_ROW = b"\t" * (len(_STAGED) - 1)  # a row of empty fields: a line the codec handles, or a blank one
+_COLUMNS = ", ".join(f"f{f.number}" for f in _STAGED)
 
 
 class ZMStager:
@@ -118,6 +137,7 @@ class ZMStager:
     def __init__(self, stage: str, codec_line: Callable[[int, bytes], None]) -> None:
         self.stage = stage
         self.codec_line = codec_line
+        self.staged = 0  # rows staged with their fields (the others are empty rows)
 
     def load(self, stream) -> None:
         line_no = 0  # lines before the current block
@@ -142,12 +162,14 @@ class ZMStager:
         normal = block.replace(b"\r\n", b"\n") if b"\r" in block else block
         if regular_block(normal, lines):
             out = _split(normal, lines)
+            self.staged += lines
             codec: list[tuple[int, bytes]] = []
         else:
             out_parts, codec = [], []
             for index, line in enumerate(normal.split(b"\n")[:lines], start=line_no + 1):
                 if len(line) == ZM_LINE_LENGTH and _LINE.fullmatch(line):
                     out_parts.append(_split(line + b"\n", 1)[:-1])
+                    self.staged += 1
                 else:
                     out_parts.append(_EMPTY_ROW)
                     if line.strip():
@@ -189,12 +211,45 @@ def _ok_sql(mer_id_param: str) -> str:
 
 
 def stage_sql(stage: str) -> str:
-    fields = ", ".join(f"f{f.number} text" for f in ZM_FIELDS)
+    fields = ", ".join(f"f{f.number} text" for f in _STAGED)
     return f"CREATE TEMPORARY TABLE {stage} (line_no bigint GENERATED ALWAYS AS IDENTITY, {fields}) ON COMMIT DROP"
 
 
-def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, settle_date: date) -> None:
-    """Insert the staged lines that pass the SQL checks as ZM records, linked to the ledger by queryId.
+_COMMON_YEAR = datetime(2001, 1, 1)
+_YEAR_SECONDS = 365 * 86400
+
+
+def _nearest_year(moment: datetime, settle_date: date) -> int:
+    """``resolve_time``'s choice for a moment (not 29 February): -1, 0 or +1 year from the settlement date's."""
+    anchor = datetime(settle_date.year, settle_date.month, settle_date.day)
+    candidates = [moment.replace(year=settle_date.year + shift) for shift in (-1, 0, 1)]
+    best = min(range(3), key=lambda i: abs(candidates[i] - anchor))  # ties: the earlier year, as the codec
+    return best - 1
+
+
+@functools.lru_cache(maxsize=64)
+def year_bounds(settle_date: date) -> tuple[str, str]:
+    """``(lo, hi)``: a ``MMDDhhmmss`` below ``lo`` is in the next year, from ``hi`` in the previous one, else in the
+    settlement date's year, as :func:`resolve_time` decides (29 February aside: the codec's). The choice only
+    falls as the moment moves through the year, so two binary searches over its seconds find the bounds and SQL
+    compares strings instead of computing three distances a line."""
+
+    def first(predicate) -> str:
+        low, high = 0, _YEAR_SECONDS  # the first second for which predicate holds (high: none)
+        while low < high:
+            middle = (low + high) // 2
+            if predicate(_nearest_year(_COMMON_YEAR + timedelta(seconds=middle), settle_date)):
+                high = middle
+            else:
+                low = middle + 1
+        return (_COMMON_YEAR + timedelta(seconds=low)).strftime("%m%d%H%M%S") if low < _YEAR_SECONDS else "9999999999"
+
+    return first(lambda shift: shift <= 0), first(lambda shift: shift < 0)
+
+
+def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, settle_date: date) -> int:
+    """Insert the staged lines that pass the SQL checks as ZM records, linked to the ledger by queryId; return how
+    many (fewer than :attr:`ZMStager.staged` when the checks turned lines away: :func:`rejected_lines`).
 
     The transmission time takes the year that puts it nearest the settlement date, as the codec's
     ``resolve_time`` does (Beijing wall-clock arithmetic, then the Beijing offset).
@@ -202,18 +257,15 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
     record = UpstreamRecord._meta.db_table
     ledger = Transaction._meta.db_table
     tt = _sub("trans_time")
-    local = (
-        f"CASE WHEN {tt} = '          ' THEN NULL ELSE make_timestamp(%(y)s, substr({tt}, 1, 2)::int, "
-        f"substr({tt}, 3, 2)::int, substr({tt}, 5, 2)::int, substr({tt}, 7, 2)::int, substr({tt}, 9, 2)::int) END"
-    )
-    anchor = "make_timestamp(%(y)s, %(m)s, %(d)s, 0, 0, 0)"
-    x, p, n = (
-        f"abs(extract(epoch FROM (s.ts {shift} - {anchor})))"
-        for shift in ("", "- interval '1 year'", "+ interval '1 year'")
+    lo, hi = year_bounds(settle_date)
+    year = (
+        f'CASE WHEN {tt} COLLATE "C" < %(lo)s THEN %(y)s + 1 WHEN {tt} COLLATE "C" >= %(hi)s THEN %(y)s - 1 '
+        "ELSE %(y)s END"
     )
     moment = (
-        f"(CASE WHEN {p} <= {x} AND {p} <= {n} THEN s.ts - interval '1 year' WHEN {x} <= {n} THEN s.ts "
-        "ELSE s.ts + interval '1 year' END) AT TIME ZONE 'Asia/Shanghai'"
+        f"CASE WHEN {tt} = '          ' THEN NULL ELSE make_timestamp({year}, substr({tt}, 1, 2)::int, "
+        f"substr({tt}, 3, 2)::int, substr({tt}, 5, 2)::int, substr({tt}, 7, 2)::int, substr({tt}, 9, 2)::int) "
+        "AT TIME ZONE 'Asia/Shanghai' END"
     )
     query_id = _text("query_id", 21)
     sql = (
@@ -224,7 +276,7 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
         f"{_text('order_id', 40)}, {_text('trace_no', 6)}, {_text('trans_time', 10)}, {moment}, "
         f"{_text('pan', 19)}, {_text('pay_card_type', 2)}, {_sub('amount')}::bigint, {_signed('merchant_fee')}, "
         f"{_signed('settle_amount')}, {_text('orig_query_id', 21)}, {_text('biz_type', 6)}, t.id "
-        f"FROM (SELECT s.*, {query_id} AS query_id, {local} AS ts FROM {stage} s "
+        f"FROM (SELECT s.*, {query_id} AS query_id FROM {stage} s "
         f"WHERE s.f1 <> '' AND {_ok_sql('%(mer_id)s')}) s "
         f"LEFT JOIN {ledger} t ON t.query_id = s.query_id AND t.merchant_id = %(merchant)s AND s.query_id <> ''"
     )
@@ -234,24 +286,52 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
         "merchant": merchant_id,
         "mer_id": mer_id,
         "y": settle_date.year,
-        "m": settle_date.month,
-        "d": settle_date.day,
+        "lo": lo,
+        "hi": hi,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
-def rejected_lines(*, stage: str, mer_id: str) -> Iterator[tuple[int, bytes]]:
-    """The staged lines the SQL checks turned away, for the codec, in line order (a server-side cursor, so a file
-    whose every line is turned away still stays in bounded memory)."""
-    line = "concat_ws(' ', " + _COLUMNS + ")"
-    sql = f"SELECT s.line_no, {line} FROM {stage} s WHERE s.f1 <> '' AND NOT ({_ok_sql('%s')}) ORDER BY s.line_no"
+def rejected_lines(*, stage: str, mer_id: str) -> Iterator[int]:
+    """The numbers of the staged lines the SQL checks turned away, in order (a server-side cursor, so a file whose
+    every line is turned away still stays in bounded memory); :func:`pick_lines` reads them back for the codec."""
+    sql = f"SELECT s.line_no FROM {stage} s WHERE s.f1 <> '' AND NOT ({_ok_sql('%s')}) ORDER BY s.line_no"
     with connection.connection.cursor(name=f"{stage}_rejected") as cursor:
         cursor.itersize = 2000
         cursor.execute(sql, [mer_id])
         while rows := cursor.fetchmany(2000):
-            for line_no, line in rows:
-                yield int(line_no), line.encode("ascii")
+            for (line_no,) in rows:
+                yield int(line_no)
+
+
+def pick_lines(stream, wanted: Iterator[int]) -> Iterator[tuple[int, bytes]]:
+    """``(line_no, line)`` of the ``wanted`` line numbers (ascending), read again from the source, numbered as
+    :class:`ZMStager` numbers them (a block without a wanted line is only counted)."""
+    target = next(wanted, None)
+    line_no = 0
+    rest = b""
+    while target is not None:
+        chunk = stream.read(_READ)
+        data = rest + chunk if chunk else rest + b"\n" if rest else b""
+        if not data:
+            return
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            rest = data
+            continue
+        block, rest = data[:cut], data[cut:]
+        lines = block.count(b"\n")
+        if target <= line_no + lines:
+            normal = block.replace(b"\r\n", b"\n") if b"\r" in block else block
+            split = normal.split(b"\n")
+            while target is not None and target <= line_no + lines:
+                yield target, split[target - line_no - 1]
+                target = next(wanted, None)
+        line_no += lines
+        if not chunk:
+            return
 
 
 def parse_codec_line(line_no: int, raw: bytes) -> ZMRecord | LineError:

@@ -8,7 +8,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from reconciliation.ledger import FeeBook, day_transactions, fee_return_rule, settle_line
+from django.db.models import F, Q
+
+from payments.choices import TxnStatus
+from reconciliation.ledger import (
+    AMOUNT_LIMIT,
+    SETTLED_TYPES,
+    FeeBook,
+    base_fee_sql,
+    basis_sql,
+    day_transactions,
+    fee_rates_sql,
+    fee_return_rule,
+    settle_line,
+    settle_sql,
+)
 
 
 @dataclass(slots=True)
@@ -29,23 +43,23 @@ def ledger_fees(merchant, settle_date: date) -> Iterator[tuple[int, int]]:
     The fee is signed from the merchant's side, as in the ZM file: a charged fee is negative (``D``), a fee given
     back by a void or a refund positive.
     """
+    yield from _fees_of(day_transactions(settle_date, [merchant.pk]).order_by())
+
+
+def _fees_of(rows) -> Iterator[tuple[int, int]]:
     book = FeeBook()
     rule = fee_return_rule()
-    rows = (
-        day_transactions(settle_date, [merchant.pk])
-        .order_by()
-        .values_list(
-            "id",
-            "txn_type",
-            "amount",
-            "merchant_id",
-            "card_type",
-            "orig_id",
-            "orig__txn_type",
-            "orig__amount",
-            "orig__merchant_id",
-            "orig__card_type",
-        )
+    rows = rows.values_list(
+        "id",
+        "txn_type",
+        "amount",
+        "merchant_id",
+        "card_type",
+        "orig_id",
+        "orig__txn_type",
+        "orig__amount",
+        "orig__merchant_id",
+        "orig__card_type",
     )
     for pk, txn_type, amount, merchant_id, card_type, orig_id, o_type, o_amount, o_merchant, o_card in rows.iterator(
         chunk_size=5000
@@ -53,3 +67,62 @@ def ledger_fees(merchant, settle_date: date) -> Iterator[tuple[int, int]]:
         orig = _Row(o_type, o_amount, o_merchant, o_card or "", None, None) if orig_id else None
         line = settle_line(_Row(txn_type, amount, merchant_id, card_type or "", orig_id, orig), book, rule)
         yield pk, line.fee
+
+
+# --- the same fees in SQL (PostgreSQL): the fee comparison computes them in its own join, no per-row Python -------
+
+_DAY_TYPES = "(" + ", ".join(f"'{t}'" for t in sorted(SETTLED_TYPES)) + ")"
+
+
+def sql_fees_available() -> bool:
+    """True when the ledger fees can be computed in SQL: PostgreSQL and every fee rate within bigint arithmetic
+    (the bound of the ZM file's fast path, ``producers.network_pg``)."""
+    from django.db import connection
+
+    from reconciliation.models import FeeRate
+    from reconciliation.producers.network_pg import MAX_RATE_BP
+
+    return connection.vendor == "postgresql" and not FeeRate.objects.filter(rate_bp__gt=MAX_RATE_BP).exists()
+
+
+def ledger_fee_layers(*, select: str, source: str, day_param: str, merchant_param: str, proportional_param: str):
+    """SQL of ``SELECT … FROM source`` (``t`` the ledger row, ``o`` its original LEFT JOINed) with one more column,
+    ``sql_fee``: :func:`ledger_fees`' fee of ``t`` when it is a settled transaction of day ``%(day_param)s``, NULL
+    otherwise and when SQL cannot follow ``settle_line`` (an amount from ``AMOUNT_LIMIT``, an original payment of
+    another merchant: :func:`python_only_fees` gives those). Three layers, each expression computed once
+    (``OFFSET 0`` keeps PostgreSQL from folding them)."""
+    basis = basis_sql(txn="t", orig="o")
+    base_fee = base_fee_sql(amount="b.basis_amount", card="b.basis_card", foreign="b.basis_foreign", rates="rt")
+    fee, _settlement = settle_sql(
+        txn_type="x.l_txn_type",
+        amount="x.l_amount",
+        base_fee="x.base_fee",
+        basis_amount="x.basis_amount",
+        proportional_param=proportional_param,
+    )
+    in_day = f"(t.settle_date = %({day_param})s AND t.status = '{TxnStatus.SUCCESS}' AND t.txn_type IN {_DAY_TYPES})"
+    return f"""
+        SELECT x.*, CASE WHEN x.in_day THEN {fee} END AS sql_fee FROM (
+            SELECT b.*, {base_fee} AS base_fee FROM (
+                SELECT {select}, t.txn_type AS l_txn_type, t.amount AS l_amount, {in_day} AS in_day,
+                       {basis["basis_amount"]} AS basis_amount, {basis["basis_card"]} AS basis_card,
+                       {basis["basis_foreign"]} AS basis_foreign
+                FROM {source}
+                OFFSET 0
+            ) b CROSS JOIN ({fee_rates_sql(merchant_param)}) rt
+            OFFSET 0
+        ) x
+    """
+
+
+def python_only_fees(merchant, settle_date: date) -> Iterator[tuple[int, int]]:
+    """``(transaction id, fee)`` of the merchant day's rows whose fee :func:`ledger_fee_layers` leaves to Python
+    (normally none): :func:`ledger_fees`' rule, restricted to those rows."""
+    limit = AMOUNT_LIMIT
+    rows = day_transactions(settle_date, [merchant.pk]).order_by()
+    rows = rows.filter(
+        Q(amount__gte=limit)
+        | Q(orig__amount__gte=limit)
+        | (Q(orig__isnull=False) & ~Q(orig__merchant_id=F("merchant_id")))
+    )
+    yield from _fees_of(rows)

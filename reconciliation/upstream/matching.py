@@ -18,7 +18,10 @@ from django.utils.module_loading import import_string
 
 from payments.choices import TxnStatus
 from payments.models import Transaction
+from reconciliation.choices import FeeReturn
+from reconciliation.ledger import fee_return_rule
 
+from . import fees as fees_module
 from .choices import MATCHED, DiscrepancyClass, DiscrepancyStatus, RecordKind
 from .models import Discrepancy, LedgerFee, ReconciliationRun, UpstreamRecord
 
@@ -39,22 +42,29 @@ DEFAULT_FEE_PROVIDER = "reconciliation.upstream.fees.ledger_fees"
 _FEE_CHUNK = 5000
 
 
-def load_ledger_fees(run: ReconciliationRun) -> bool:
+def _fee_provider_path() -> str:
+    return getattr(settings, "RECON_LEDGER_FEE_PROVIDER", DEFAULT_FEE_PROVIDER)
+
+
+def load_ledger_fees(run: ReconciliationRun, provider=None) -> bool:
     """Load the ledger-side fees of the run's merchant day from the configured provider; False when none.
 
     ``RECON_LEDGER_FEE_PROVIDER`` is the dotted path of a callable ``(merchant, settle_date)`` returning a mapping
     or an iterable of ``(transaction id, signed fee)`` pairs; unset means the settlement fee rules
     (:data:`DEFAULT_FEE_PROVIDER`), an empty string turns the fee comparison off. Pairs are streamed into
-    ``LedgerFee`` (``COPY`` on PostgreSQL), never held all at once.
+    ``LedgerFee`` (``COPY`` on PostgreSQL), never held all at once. ``provider`` replaces the configured one (the
+    SQL fee path loads only the rows its SQL leaves to Python).
     """
-    path = getattr(settings, "RECON_LEDGER_FEE_PROVIDER", DEFAULT_FEE_PROVIDER)
-    if not path:
-        return False
-    provider = import_string(path)
+    if provider is None:
+        path = _fee_provider_path()
+        if not path:
+            return False
+        provider = import_string(path)
     fees = provider(run.merchant, run.settle_date) or ()
     pairs = fees.items() if hasattr(fees, "items") else fees
     postgres = connection.vendor == "postgresql"
     batch: list[tuple[int, int, int]] = []
+    loaded = False
 
     def flush() -> None:
         # The provider may read the ledger through a server-side cursor of this connection: a COPY must never be
@@ -69,16 +79,76 @@ def load_ledger_fees(run: ReconciliationRun) -> bool:
         batch.clear()
 
     for txn_id, fee in pairs:
+        loaded = True
         batch.append((run.pk, txn_id, int(fee)))
         if len(batch) >= _FEE_CHUNK:
             flush()
-    flush()
-    return True
+    if batch:
+        flush()
+    return loaded
+
+
+def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
+    """The matched records with what the comparison reads: ``r_id``, ``query_id``, ``order_id``, ``r_amount``,
+    ``r_fee``, ``t_id``, ``t_amount``, ``t_status`` and ``l_fee`` (the ledger fee, NULL: none to compare)."""
+    select = (
+        "r.id AS r_id, r.query_id, r.order_id, r.amount AS r_amount, r.merchant_fee AS r_fee, t.id AS t_id, "
+        "t.amount AS t_amount, t.status AS t_status"
+    )
+    where = "r.run_id = %(run)s AND r.kind = %(zm)s"
+    fee_join = f" LEFT JOIN {_FEE} f ON f.run_id = r.run_id AND f.transaction_id = t.id" if loaded_fees else ""
+    loaded = "f.fee" if loaded_fees else "NULL"
+    if sql_fees:
+        layers = fees_module.ledger_fee_layers(
+            select=select,
+            source=f"{_REC} r JOIN {_TXN} t ON t.id = r.transaction_id LEFT JOIN {_TXN} o ON o.id = t.orig_id "
+            f"WHERE {where}",
+            day_param="day",
+            merchant_param="merchant",
+            proportional_param="proportional",
+        )
+        if not loaded_fees:
+            return f"SELECT y.*, y.sql_fee AS l_fee FROM ({layers}) y"
+        return (
+            f"SELECT y.*, COALESCE(y.sql_fee, f.fee) AS l_fee FROM ({layers}) y "
+            f"LEFT JOIN {_FEE} f ON f.run_id = %(run)s AND f.transaction_id = y.t_id"
+        )
+    source = f"{_REC} r JOIN {_TXN} t ON t.id = r.transaction_id{fee_join}"
+    return f"SELECT {select}, {loaded} AS l_fee FROM {source} WHERE {where}"
+
+
+def _compare(cursor, params: dict, *, sql_fees: bool, loaded_fees: bool) -> None:
+    """One pass over the matched records for the amount, status and fee classes (in that order, each by record):
+    every record meets the three checks of a three-row table; a record may differ in more than one."""
+    cls = (
+        f"CASE c.k WHEN 1 THEN '{DiscrepancyClass.AMOUNT}' WHEN 2 THEN '{DiscrepancyClass.STATUS}' "
+        f"ELSE '{DiscrepancyClass.FEE}' END"
+    )
+    hit = (
+        "(c.k = 1 AND x.t_amount <> x.r_amount) OR (c.k = 2 AND x.t_status <> %(success)s) "
+        "OR (c.k = 3 AND x.r_fee IS NOT NULL AND x.l_fee IS NOT NULL AND x.l_fee <> x.r_fee)"
+    )
+    cursor.execute(
+        _INSERT + f"SELECT %(run)s, {cls}, %(merchant)s, %(settle)s, x.query_id, x.order_id, x.t_id, x.r_id, "
+        "x.t_amount, x.r_amount, CASE WHEN c.k = 3 THEN x.l_fee END, x.r_fee, x.t_status, %(open)s, '', '', "
+        f"%(created)s, %(created)s FROM ({_compared_sql(sql_fees=sql_fees, loaded_fees=loaded_fees)}) x "
+        f"JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) c ON {hit} ORDER BY c.k, x.r_id",
+        params,
+    )
 
 
 def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, int]]:
-    """Link records to ledger rows, create the run's discrepancies, and return the totals per class."""
-    has_fees = load_ledger_fees(run)
+    """Link records to ledger rows, create the run's discrepancies, and return the totals per class.
+
+    With the default fee provider on PostgreSQL the ledger fees are computed in the comparison's own SQL
+    (``fees.ledger_fee_layers``); ``LedgerFee`` then holds only the rare rows SQL leaves to Python.
+    """
+    path = _fee_provider_path()
+    sql_fees = path == DEFAULT_FEE_PROVIDER and fees_module.sql_fees_available()
+    if sql_fees:
+        loaded_fees = load_ledger_fees(run, fees_module.python_only_fees)
+    else:
+        loaded_fees = load_ledger_fees(run)
     created = connection.ops.adapt_datetimefield_value(now)
     settle = connection.ops.adapt_datefield_value(run.settle_date)
     zm = RecordKind.ZM
@@ -105,39 +175,18 @@ def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, i
             f"{tail} FROM {_REC} r WHERE r.run_id = %s AND r.kind = %s AND r.transaction_id IS NULL ORDER BY r.id",
             [run.pk, DiscrepancyClass.UPSTREAM_ONLY, run.merchant_id, settle, open_, created, created, run.pk, zm],
         )
-        matched_select = (
-            f"SELECT {common} r.query_id, r.order_id, t.id, r.id, t.amount, r.amount, %s, r.merchant_fee, t.status, "
-            f"{tail} FROM {_REC} r JOIN {_TXN} t ON t.id = r.transaction_id "
-        )
-        cursor.execute(
-            _INSERT + matched_select + "WHERE r.run_id = %s AND r.kind = %s AND t.amount <> r.amount ORDER BY r.id",
-            [run.pk, DiscrepancyClass.AMOUNT, run.merchant_id, settle, None, open_, created, created, run.pk, zm],
-        )
-        cursor.execute(
-            _INSERT + matched_select + "WHERE r.run_id = %s AND r.kind = %s AND t.status <> %s ORDER BY r.id",
-            [
-                run.pk,
-                DiscrepancyClass.STATUS,
-                run.merchant_id,
-                settle,
-                None,
-                open_,
-                created,
-                created,
-                run.pk,
-                zm,
-                TxnStatus.SUCCESS,
-            ],
-        )
-        if has_fees:
-            cursor.execute(
-                _INSERT + f"SELECT {common} r.query_id, r.order_id, t.id, r.id, t.amount, r.amount, f.fee, "
-                f"r.merchant_fee, t.status, {tail} FROM {_REC} r JOIN {_TXN} t ON t.id = r.transaction_id "
-                f"JOIN {_FEE} f ON f.run_id = r.run_id AND f.transaction_id = t.id "
-                "WHERE r.run_id = %s AND r.kind = %s AND r.merchant_fee IS NOT NULL AND f.fee <> r.merchant_fee "
-                "ORDER BY r.id",
-                [run.pk, DiscrepancyClass.FEE, run.merchant_id, settle, open_, created, created, run.pk, zm],
-            )
+        params = {
+            "run": run.pk,
+            "zm": zm,
+            "merchant": run.merchant_id,
+            "settle": settle,
+            "open": open_,
+            "created": created,
+            "success": TxnStatus.SUCCESS,
+        }
+        if sql_fees:
+            params.update(day=settle, proportional=fee_return_rule() == FeeReturn.PROPORTIONAL)
+        _compare(cursor, params, sql_fees=sql_fees, loaded_fees=loaded_fees)
         cursor.execute(
             _INSERT + f"SELECT {common} COALESCE(t.query_id, ''), t.order_id, t.id, NULL, t.amount, NULL, NULL, NULL, "
             f"t.status, {tail} FROM {_TXN} t WHERE t.merchant_id = %s AND t.settle_date = %s AND t.status = %s "

@@ -93,9 +93,16 @@ class UpstreamRecord(models.Model):
     """One parsed line of a ZM (detail) or ZME (adjustment) file; the card number is masked as in the file.
 
     ``transaction`` is the ledger row it matched (set by the matching SQL), null for an unmatched line.
+
+    A run writes up to millions of records in one statement, so the table carries only what the queries need: the
+    ``(run, kind)`` index (it serves ``run`` alone too) and no database foreign keys (a deferred key checks every
+    row at commit, one lookup each). Records are written only by the import, in the transaction that creates their
+    run, and deleted with it (``CASCADE``, done by Django); ledger rows are never deleted.
     """
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="records")
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, related_name="records", db_constraint=False, db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=4, choices=RecordKind.choices)
     line_no = models.PositiveIntegerField(_("line"))
     txn_code = models.CharField(_("transaction code"), max_length=3, blank=True)
@@ -113,7 +120,13 @@ class UpstreamRecord(models.Model):
     orig_query_id = models.CharField(_("original query ID"), max_length=21, blank=True)
     biz_type = models.CharField(_("product type"), max_length=6, blank=True)
     transaction = models.ForeignKey(
-        Transaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+        Transaction,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
