@@ -102,7 +102,8 @@ class Transaction(models.Model):
             models.Index(F("merchant"), F("txn_time").desc(), F("id").desc(), name="txn_merchant_time"),
             # An acquirer's cross-merchant query.
             models.Index(F("acquirer"), F("txn_time").desc(), F("id").desc(), name="txn_acquirer_time"),
-            models.Index(fields=["merchant", "settle_date"], name="txn_merchant_settle"),
+            # A merchant's settlement day in file order (close, ZM files): no sort needed.
+            models.Index(fields=["merchant", "settle_date", "txn_time", "id"], name="txn_merchant_settle_time"),
             models.Index(fields=["card_hash"], name="txn_card_hash"),
             models.Index(fields=["orig"], name="txn_orig"),
         ]

@@ -3,18 +3,18 @@ matched in SQL, so a million-line file never becomes a million Python objects.
 
 The codec (``payments.gateway.acp.reconfiles``) stays the authority: only lines that are plainly well formed take the
 fast path, and every other line (blank lines aside) is parsed by the codec, which gives the record or the precise
-:class:`LineError` with its line number. "Plainly well formed" is decided in two steps:
+:class:`LineError` with its line number. "Plainly well formed" is decided in Python, per block of lines, with
+byte-column checks (C speed: ``block[c::608]``, no per-line Python): every line 607 bytes of printable ASCII, spaces
+at every separator, digits in the amounts, ``D``/``C``/space signs (:func:`regular_block`), then real ``MMDDhhmmss``
+times or blanks (``0229`` goes to the codec, for its year rule), a card number of at most ten digits and the file's
+merchant number (:func:`values_ok`). A block that fails any check is read line by line with the same checks, one line
+at a time, and the lines that fail them go to the codec.
 
-1. in Python, per block of lines, with byte-column checks (C speed: ``block[c::608]``): every line 607 bytes of
-   printable ASCII, spaces at every separator, digits in the amounts, ``D``/``C``/space signs, digits or blank times.
-   A block that fails any check is read line by line with a per-line regular expression of the same rules;
-2. in SQL: the card number holds at most ten digits, the times are real ``MMDDhhmmss`` moments (``0229`` goes to the
-   codec, for its year rule), and the merchant number is the file's. Lines failing those are handed to the codec.
-
-Only the 15 fields the records and the checks read are COPYed (185 of 607 bytes), gathered into tab-separated rows
-on the way (strided byte assignments, no per-line Python), so SQL reads fields as columns (``substr`` over a
-607-character UTF-8 line walks it from the start, ~10 µs a field). The few lines the SQL checks turn away are read
-again from the file (:func:`pick_lines`) for the codec.
+Only the 15 fields the records read are COPYed (185 of 607 bytes) into the temporary (unlogged) staging table,
+gathered into tab-separated rows on the way (strided byte assignments), so SQL reads fields as columns (``substr``
+over a 607-character UTF-8 line walks it from the start, ~10 µs a field) and only converts them: one
+``INSERT … SELECT`` writes the records, resolves the transmission time's year (two string bounds,
+:func:`year_bounds`) and links each line to the ledger by queryId.
 """
 
 from __future__ import annotations
@@ -96,6 +96,39 @@ def regular_block(block: bytes, lines: int) -> bool:
     return True
 
 
+_TIME_RUN = re.compile(f"(?:{_MOMENT}|          )*".encode("ascii"))  # MMDDhhmmss moments or blanks, back to back
+_DIGIT_FLAGS = bytes(1 if 0x30 <= b <= 0x39 else 0 for b in range(256))  # a translate table: digit → 1, else 0
+_AT_MOST_TEN = bytes(range(11))
+
+
+def _gather(block: bytes, lines: int, field) -> bytes:
+    """The field of every line of a regular block, back to back (strided assignments)."""
+    out = bytearray(field.width * lines)
+    for offset, column in enumerate(range(field.start, field.end)):
+        out[offset :: field.width] = block[column::_STRIDE]
+    return bytes(out)
+
+
+def values_ok(block: bytes, lines: int, mer_id: str) -> bool:
+    """True when every line of a regular block (or a single line that matches the layout, LF-ended) holds real
+    ``MMDDhhmmss`` times or blanks (29 February aside: the codec resolves its year), a card number of at most ten
+    digits, and the file's merchant number or a blank one; any other line goes to the codec, which tells why.
+
+    The digits of the card number are counted for every line at once: each column becomes a big integer of one
+    byte a line (1 for a digit), their sum holds each line's count in its byte (at most 19: no carry)."""
+    for field in _TIMES:
+        if not _TIME_RUN.fullmatch(_gather(block, lines, field)):
+            return False
+    pan = _FIELD["pan"]
+    digits = sum(int.from_bytes(block[c::_STRIDE].translate(_DIGIT_FLAGS), "big") for c in range(pan.start, pan.end))
+    if digits.to_bytes(lines, "big").translate(None, _AT_MOST_TEN):
+        return False
+    field = _FIELD["mer_id"]
+    merchants = _gather(block, lines, field)
+    own = mer_id.encode("ascii", "replace").ljust(field.width) if len(mer_id) <= field.width else None
+    return merchants == b" " * (field.width * lines) or (own is not None and merchants == own * lines)
+
+
 #: The fields the records and the SQL checks read (the others are never staged): 15 of 42, 185 of 607 bytes.
 _STAGED = tuple(
     f
@@ -134,10 +167,10 @@ _COLUMNS = ", ".join(f"f{f.number}" for f in _STAGED)
 class ZMStager:
     """Streams a ZM source into the staging table ``stage``; codec lines are handed to ``codec_line``."""
 
-    def __init__(self, stage: str, codec_line: Callable[[int, bytes], None]) -> None:
+    def __init__(self, stage: str, codec_line: Callable[[int, bytes], None], *, mer_id: str) -> None:
         self.stage = stage
         self.codec_line = codec_line
-        self.staged = 0  # rows staged with their fields (the others are empty rows)
+        self.mer_id = mer_id
 
     def load(self, stream) -> None:
         line_no = 0  # lines before the current block
@@ -160,16 +193,14 @@ class ZMStager:
     def _block(self, raw, block: bytes, line_no: int) -> int:
         lines = block.count(b"\n")
         normal = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-        if regular_block(normal, lines):
+        if regular_block(normal, lines) and values_ok(normal, lines, self.mer_id):
             out = _split(normal, lines)
-            self.staged += lines
             codec: list[tuple[int, bytes]] = []
         else:
             out_parts, codec = [], []
             for index, line in enumerate(normal.split(b"\n")[:lines], start=line_no + 1):
-                if len(line) == ZM_LINE_LENGTH and _LINE.fullmatch(line):
+                if len(line) == ZM_LINE_LENGTH and _LINE.fullmatch(line) and values_ok(line + b"\n", 1, self.mer_id):
                     out_parts.append(_split(line + b"\n", 1)[:-1])
-                    self.staged += 1
                 else:
                     out_parts.append(_EMPTY_ROW)
                     if line.strip():
@@ -198,16 +229,6 @@ def _signed(attr: str) -> str:
         f"CASE WHEN {column} = '{' ' * field.width}' THEN NULL "
         f"WHEN left({column}, 1) = 'D' THEN -(substr({column}, 2)::bigint) ELSE substr({column}, 2)::bigint END"
     )
-
-
-def _ok_sql(mer_id_param: str) -> str:
-    pan = _sub("pan")
-    checks = [f"length({pan}) - length(translate({pan}, '0123456789', '')) <= 10"]
-    for field in _TIMES:
-        value = _sub(field.attr)
-        checks.append(f"({value} = '{' ' * field.width}' OR {value} ~ '^{_MOMENT}$')")
-    checks.append(f"({_text('mer_id')} IN ('', {mer_id_param}))")
-    return " AND ".join(checks)
 
 
 def stage_sql(stage: str) -> str:
@@ -247,9 +268,8 @@ def year_bounds(settle_date: date) -> tuple[str, str]:
     return first(lambda shift: shift <= 0), first(lambda shift: shift < 0)
 
 
-def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, settle_date: date) -> int:
-    """Insert the staged lines that pass the SQL checks as ZM records, linked to the ledger by queryId; return how
-    many (fewer than :attr:`ZMStager.staged` when the checks turned lines away: :func:`rejected_lines`).
+def insert_records(*, stage: str, run_id: int, merchant_id: int, settle_date: date) -> int:
+    """Insert the staged lines as ZM records, linked to the ledger by queryId; return how many.
 
     The transmission time takes the year that puts it nearest the settlement date, as the codec's
     ``resolve_time`` does (Beijing wall-clock arithmetic, then the Beijing offset).
@@ -277,14 +297,13 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
         f"{_text('pan', 19)}, {_text('pay_card_type', 2)}, {_sub('amount')}::bigint, {_signed('merchant_fee')}, "
         f"{_signed('settle_amount')}, {_text('orig_query_id', 21)}, {_text('biz_type', 6)}, t.id "
         f"FROM (SELECT s.*, {query_id} AS query_id FROM {stage} s "
-        f"WHERE s.f1 <> '' AND {_ok_sql('%(mer_id)s')}) s "
+        f"WHERE s.f1 <> '') s "
         f"LEFT JOIN {ledger} t ON t.query_id = s.query_id AND t.merchant_id = %(merchant)s AND s.query_id <> ''"
     )
     params = {
         "run": run_id,
         "kind": RecordKind.ZM,
         "merchant": merchant_id,
-        "mer_id": mer_id,
         "y": settle_date.year,
         "lo": lo,
         "hi": hi,
@@ -292,46 +311,6 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, mer_id: str, se
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
-
-
-def rejected_lines(*, stage: str, mer_id: str) -> Iterator[int]:
-    """The numbers of the staged lines the SQL checks turned away, in order (a server-side cursor, so a file whose
-    every line is turned away still stays in bounded memory); :func:`pick_lines` reads them back for the codec."""
-    sql = f"SELECT s.line_no FROM {stage} s WHERE s.f1 <> '' AND NOT ({_ok_sql('%s')}) ORDER BY s.line_no"
-    with connection.connection.cursor(name=f"{stage}_rejected") as cursor:
-        cursor.itersize = 2000
-        cursor.execute(sql, [mer_id])
-        while rows := cursor.fetchmany(2000):
-            for (line_no,) in rows:
-                yield int(line_no)
-
-
-def pick_lines(stream, wanted: Iterator[int]) -> Iterator[tuple[int, bytes]]:
-    """``(line_no, line)`` of the ``wanted`` line numbers (ascending), read again from the source, numbered as
-    :class:`ZMStager` numbers them (a block without a wanted line is only counted)."""
-    target = next(wanted, None)
-    line_no = 0
-    rest = b""
-    while target is not None:
-        chunk = stream.read(_READ)
-        data = rest + chunk if chunk else rest + b"\n" if rest else b""
-        if not data:
-            return
-        cut = data.rfind(b"\n") + 1
-        if not cut:
-            rest = data
-            continue
-        block, rest = data[:cut], data[cut:]
-        lines = block.count(b"\n")
-        if target <= line_no + lines:
-            normal = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-            split = normal.split(b"\n")
-            while target is not None and target <= line_no + lines:
-                yield target, split[target - line_no - 1]
-                target = next(wanted, None)
-        line_no += lines
-        if not chunk:
-            return
 
 
 def parse_codec_line(line_no: int, raw: bytes) -> ZMRecord | LineError:

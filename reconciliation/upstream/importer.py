@@ -393,19 +393,10 @@ def _load_zm_fast(run: ReconciliationRun, opener: Opener, loader: _Loader, error
     def by_codec(line_no: int, raw: bytes) -> None:
         _accept(run, RecordKind.ZM, line_no, ZM_CODEC.parse_line(raw, line_no), loader, errors)
 
-    stager = fastload.ZMStager(stage, by_codec)
     with opener() as stream:
-        stager.load(stream)
+        fastload.ZMStager(stage, by_codec, mer_id=run.mer_id).load(stream)
     loader.flush()
-    inserted = fastload.insert_records(
-        stage=stage, run_id=run.pk, merchant_id=run.merchant_id, mer_id=run.mer_id, settle_date=run.settle_date
-    )
-    if inserted < stager.staged:  # some lines turned away by the SQL checks: the codec tells why
-        rejected = fastload.rejected_lines(stage=stage, mer_id=run.mer_id)
-        with opener() as stream:
-            for line_no, raw in fastload.pick_lines(stream, rejected):
-                by_codec(line_no, raw)
-    loader.flush()
+    fastload.insert_records(stage=stage, run_id=run.pk, merchant_id=run.merchant_id, settle_date=run.settle_date)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {stage}")
 
