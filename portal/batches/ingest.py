@@ -3,7 +3,9 @@
 ``batch_validate`` streams the decrypted file through the kind's parser, validates chunks of lines
 (the kind's set-based checks, then the order-id guard), writes each chunk's lines in one statement
 (COPY on PostgreSQL, bulk INSERT elsewhere) together with the progress counters, and ends in
-``validated`` or ``invalid``. Memory stays bounded by one chunk. A re-run after a crash (same batch
+``validated`` or ``invalid``. On PostgreSQL a chunk's order ids are held with one ``INSERT ... SELECT
+FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (holders read only for keys not inserted).
+Memory stays bounded by one chunk. A re-run after a crash (same batch
 still ``validating``) takes over with a new work token, drops the partial lines and starts over;
 the superseded run stops at its next chunk.
 """

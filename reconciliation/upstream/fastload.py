@@ -67,33 +67,31 @@ def _line_pattern() -> re.Pattern[bytes]:
 _LINE = _line_pattern()
 
 
-def _columns(block: bytes, start: int, end: int) -> Iterator[bytes]:
+def _columns(block: bytes, start: int, end: int, stride: int) -> Iterator[bytes]:
     for column in range(start, end):
-        yield block[column::_STRIDE]
+        yield block[column::stride]
 
 
-def regular_block(block: bytes, lines: int) -> bool:
-    """True when every line of ``block`` (LF-ended) passes the Python checks of the fast path."""
-    if len(block) != lines * _STRIDE or block[ZM_LINE_LENGTH::_STRIDE] != b"\n" * lines:
+def regular_block(block: bytes, lines: int, stride: int = _STRIDE) -> bool:
+    """True when every line of ``block`` (LF-ended, or CRLF-ended with ``stride`` 609) passes the layout checks."""
+    if len(block) != lines * stride or block[stride - 1 :: stride] != b"\n" * lines:
         return False
-    if block.translate(None, _PRINTABLE_NL):
+    if stride > _STRIDE and block[ZM_LINE_LENGTH::stride] != b"\r" * lines:
         return False
+    if block.translate(None, _PRINTABLE_NL) != (b"\r" * lines if stride > _STRIDE else b""):
+        return False  # with CRLF: a CR at the end of every line and nowhere else
     spaces = b" " * lines
-    if any(block[p::_STRIDE] != spaces for p in _SEPARATORS):
+    if any(block[p::stride] != spaces for p in _SEPARATORS):
         return False
-    if not all(block[c::_STRIDE].isdigit() for c in _AMOUNT_COLUMNS):
+    if not all(block[c::stride].isdigit() for c in _AMOUNT_COLUMNS):
         return False
     for field in _SIGNED:
-        if block[field.start :: _STRIDE].translate(None, b"DC ") or not all(
-            col.isdigit() for col in _columns(block, field.start + 1, field.end)
+        if block[field.start :: stride].translate(None, b"DC ") or not all(
+            col.isdigit() for col in _columns(block, field.start + 1, field.end, stride)
         ):
-            if any(col != spaces for col in _columns(block, field.start, field.end)):
+            if any(col != spaces for col in _columns(block, field.start, field.end, stride)):
                 return False  # neither sign + digits on every line nor blank on every line
-    for field in _TIMES:
-        if not all(col.isdigit() for col in _columns(block, field.start, field.end)):
-            if any(col != spaces for col in _columns(block, field.start, field.end)):
-                return False
-    return True
+    return True  # times: values_ok
 
 
 _TIME_RUN = re.compile(f"(?:{_MOMENT}|          )*".encode("ascii"))  # MMDDhhmmss moments or blanks, back to back
@@ -101,15 +99,15 @@ _DIGIT_FLAGS = bytes(1 if 0x30 <= b <= 0x39 else 0 for b in range(256))  # a tra
 _AT_MOST_TEN = bytes(range(11))
 
 
-def _gather(block: bytes, lines: int, field) -> bytes:
+def _gather(block: bytes, lines: int, field, stride: int) -> bytes:
     """The field of every line of a regular block, back to back (strided assignments)."""
     out = bytearray(field.width * lines)
     for offset, column in enumerate(range(field.start, field.end)):
-        out[offset :: field.width] = block[column::_STRIDE]
+        out[offset :: field.width] = block[column::stride]
     return bytes(out)
 
 
-def values_ok(block: bytes, lines: int, mer_id: str) -> bool:
+def values_ok(block: bytes, lines: int, mer_id: str, stride: int = _STRIDE) -> bool:
     """True when every line of a regular block (or a single line that matches the layout, LF-ended) holds real
     ``MMDDhhmmss`` times or blanks (29 February aside: the codec resolves its year), a card number of at most ten
     digits, and the file's merchant number or a blank one; any other line goes to the codec, which tells why.
@@ -117,14 +115,14 @@ def values_ok(block: bytes, lines: int, mer_id: str) -> bool:
     The digits of the card number are counted for every line at once: each column becomes a big integer of one
     byte a line (1 for a digit), their sum holds each line's count in its byte (at most 19: no carry)."""
     for field in _TIMES:
-        if not _TIME_RUN.fullmatch(_gather(block, lines, field)):
+        if not _TIME_RUN.fullmatch(_gather(block, lines, field, stride)):
             return False
     pan = _FIELD["pan"]
-    digits = sum(int.from_bytes(block[c::_STRIDE].translate(_DIGIT_FLAGS), "big") for c in range(pan.start, pan.end))
+    digits = sum(int.from_bytes(block[c::stride].translate(_DIGIT_FLAGS), "big") for c in range(pan.start, pan.end))
     if digits.to_bytes(lines, "big").translate(None, _AT_MOST_TEN):
         return False
     field = _FIELD["mer_id"]
-    merchants = _gather(block, lines, field)
+    merchants = _gather(block, lines, field, stride)
     own = mer_id.encode("ascii", "replace").ljust(field.width) if len(mer_id) <= field.width else None
     return merchants == b" " * (field.width * lines) or (own is not None and merchants == own * lines)
 
@@ -146,14 +144,14 @@ def _escape(block: bytes) -> bytes:
     return block.replace(b"\\", b"\\\\") if b"\\" in block else block
 
 
-def _split(block: bytes, lines: int) -> bytes:
+def _split(block: bytes, lines: int, stride: int = _STRIDE) -> bytes:
     """The staged fields of a regular block, tab-separated, a row a line: gathered byte column by byte column
     (strided assignments, no per-line Python; the fields hold printable ASCII only, so no tab of their own)."""
     out = bytearray(b"\t" * (_ROW * lines))
     position = 0
     for field in _STAGED:
         for column in range(field.start, field.end):
-            out[position::_ROW] = block[column::_STRIDE]
+            out[position::_ROW] = block[column::stride]
             position += 1
         position += 1
     out[_ROW - 1 :: _ROW] = b"\n" * lines
@@ -192,12 +190,16 @@ class ZMStager:
 
     def _block(self, raw, block: bytes, line_no: int) -> int:
         lines = block.count(b"\n")
-        normal = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-        if regular_block(normal, lines) and values_ok(normal, lines, self.mer_id):
-            out = _split(normal, lines)
+        # CRLF lines (the network's) are read as they are, 609 bytes apart; else the line ends become LF.
+        crlf = len(block) == lines * (_STRIDE + 1) and block[ZM_LINE_LENGTH :: _STRIDE + 1] == b"\r" * lines
+        stride = _STRIDE + 1 if crlf else _STRIDE
+        normal = block if crlf or b"\r" not in block else block.replace(b"\r\n", b"\n")
+        if regular_block(normal, lines, stride) and values_ok(normal, lines, self.mer_id, stride):
+            out = _split(normal, lines, stride)
             codec: list[tuple[int, bytes]] = []
         else:
             out_parts, codec = [], []
+            normal = block.replace(b"\r\n", b"\n") if crlf else normal
             for index, line in enumerate(normal.split(b"\n")[:lines], start=line_no + 1):
                 if len(line) == ZM_LINE_LENGTH and _LINE.fullmatch(line) and values_ok(line + b"\n", 1, self.mer_id):
                     out_parts.append(_split(line + b"\n", 1)[:-1])

@@ -293,8 +293,9 @@ def test_list_query_count_does_not_grow_with_rows(admin_a, client_for, django_as
     with CaptureQueriesContext(connection) as many:
         client.get(LIST)
     assert len(many) == len(few)
-    # session, user, device, roles, organisation, count, actions, org choices, page, audit write (7), session save (3)
-    with django_assert_num_queries(18):
+    # session, user with organisation, device, roles, count, actions, org choices, page, audit write (7),
+    # session save (3)
+    with django_assert_num_queries(17):
         client.get(LIST)
 
 

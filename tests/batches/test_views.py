@@ -137,7 +137,7 @@ def test_error_report_download(batch, operator_a, client_for):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"] == f'attachment; filename="batch-{batch.pk}-errors.csv"'
     body = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
-    assert body == ["Line,Column,Code,Message,Order ID", "2,Amount,demo_amount,Amount must be digits,A0002",
+    assert body == ["Line,Column,Error code,Message,Order ID", "2,Amount,demo_amount,Amount must be digits,A0002",
                     "3,Amount,demo_amount,Amount must be digits,A0003"]  # fmt: skip
     assert AuditEvent.objects.filter(action="batch.download_errors", object_id=str(batch.pk)).count() == 1
 

@@ -203,3 +203,98 @@ def test_a_large_regular_file_takes_the_fast_path_whole(merchant_a, ledger_day, 
     assert run.status == RunStatus.COMPLETED and run.record_count == 3000
     assert run.class_totals["matched"]["count"] == 3000 and Discrepancy.objects.filter(run=run).count() == 0
     assert calls == []
+
+
+def _patch(line: bytes, attr: str, value: bytes) -> bytes:
+    from payments.gateway.acp.reconfiles.layout import ZM_FIELDS
+
+    field = next(f for f in ZM_FIELDS if f.attr == attr)
+    assert len(value) == field.width
+    return line[: field.start] + value + line[field.end :]
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
+def test_bad_values_inside_a_large_regular_block_go_to_the_codec(merchant_a, ledger_day, codec_path, newline):
+    # given a 3,000-line file (one read block, CRLF or LF) whose lines are well laid out, six of them with bad values
+    txns = ledger_day(merchant_a, 3000)
+    lines = write_zm([record_of(t) for t in txns]).split(b"\r\n")[:-1]
+    lines[99] = _patch(lines[99], "trans_time", b"0229120000")  # no leap year within one year of DAY (2026)
+    lines[199] = _patch(lines[199], "trans_time", b"1310090000")  # month 13
+    lines[299] = _patch(lines[299], "mer_id", b"999999999999999")  # another merchant
+    lines[399] = _patch(lines[399], "pan", b"6222020000000128   ")  # 16 digits: the codec masks it
+    lines[499] = _patch(lines[499], "mer_id", b" " * 15)  # blank merchant number: accepted
+    lines[599] = _patch(lines[599], "orig_trans_time", b"0431000000")  # 31 April
+    data = newline.join(lines) + newline
+    name = zm_name(DAY, merchant_a.code)
+
+    # when it is imported by the fast path, then by the codec path
+    fast = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+    fast_records, fast_errors = _records(fast), fast.line_errors
+    fast_counts = (fast.record_count, fast.amount_total, fast.fee_total, fast.error_count)
+    _forget(fast)
+    codec_path()
+    slow = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+
+    # then both give the same records and the same line errors (0229 included: an invalid date, not a crash)
+    assert fast.status == slow.status == RunStatus.COMPLETED
+    assert fast_errors == slow.line_errors
+    assert [(e["line"], e["code"]) for e in fast_errors] == [
+        (100, "invalid"),
+        (200, "time"),
+        (300, "merchant"),
+        (600, "time"),
+    ]
+    assert fast_records == _records(slow)
+    assert fast_counts == (slow.record_count, slow.amount_total, slow.fee_total, slow.error_count)
+    assert fast.record_count == 2996
+    masked = UpstreamRecord.objects.get(run=slow, line_no=400).card_masked
+    assert masked != "6222020000000128" and masked.startswith("622202") and masked.endswith("0128")
+
+
+def python_ledger_fees(merchant, settle_date):
+    """The default provider under another name: match_run then takes the Python path (``LedgerFee`` rows)."""
+    from reconciliation.upstream.fees import ledger_fees
+
+    return ledger_fees(merchant, settle_date)
+
+
+def test_ledger_fees_computed_in_sql_equal_the_settlement_rules(merchant_a, merchant_b, ledger_day, settings):
+    # given the merchant's own rates (minimum, maximum), the proportional refund rule, and a day of payments,
+    # voids and refunds, one of them refunding another merchant's payment (its fee is Python's)
+    from reconciliation.choices import CardClass, FeeReturn
+    from reconciliation.models import FeeRate
+    from reconciliation.upstream.fees import ledger_fees
+
+    settings.RECON_REFUND_FEE_RETURN = FeeReturn.PROPORTIONAL
+    FeeRate.objects.create(merchant=merchant_a, card_class=CardClass.DEBIT, rate_bp=38, min_fee=50, max_fee=2000)
+    FeeRate.objects.create(merchant=merchant_a, card_class=CardClass.CREDIT, rate_bp=125, min_fee=0, max_fee=None)
+    debit, credit, other, small = ledger_day(merchant_a, 4)
+    Transaction.objects.filter(pk=debit.pk).update(amount=1_000_000, card_type="01")  # capped at 2000
+    Transaction.objects.filter(pk=credit.pk).update(amount=123_457, card_type="02")
+    Transaction.objects.filter(pk=other.pk).update(amount=77_777, card_type="")  # other: the default 60 bp
+    Transaction.objects.filter(pk=small.pk).update(amount=30, card_type="01")  # minimum 50 > amount: 30
+    foreign = ledger_day(merchant_b, 1)[0]
+    void = ledger_day(merchant_a, 1, txn_type="31", orig=credit, card_type="")[0]
+    refund = ledger_day(merchant_a, 1, txn_type="04", orig=debit, amount=333_333)[0]
+    refund_foreign = ledger_day(merchant_a, 1, txn_type="04", orig=foreign, amount=500)[0]
+    refund_alone = ledger_day(merchant_a, 1, txn_type="04", amount=9_999)[0]
+    txns = list(Transaction.objects.filter(merchant=merchant_a).order_by("id"))
+    expected = {pk: fee for pk, fee in ledger_fees(merchant_a, DAY) if fee}
+    assert len(expected) == 8 and {void.pk, refund.pk, refund_foreign.pk, refund_alone.pk} <= set(expected)
+    data = write_zm([record_of(t, merchant_fee=0, settle_amount=t.amount) for t in txns])
+    name = zm_name(DAY, merchant_a.code)
+
+    # when the file is imported with the default provider (SQL), then with the same rules through Python
+    by_sql = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+    sql_fees = dict(Discrepancy.objects.filter(run=by_sql, cls="fee").values_list("transaction_id", "ledger_fee"))
+    _forget(by_sql)
+    settings.RECON_LEDGER_FEE_PROVIDER = f"{__name__}.python_ledger_fees"
+    by_python = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+
+    # then every fee difference carries the settlement rules' fee, the same on both paths
+    assert sql_fees == expected
+    assert dict(Discrepancy.objects.filter(run=by_python, cls="fee").values_list("transaction_id", "ledger_fee")) == (
+        expected
+    )
+    assert expected[debit.pk] == -2000 and expected[small.pk] == -30 and expected[credit.pk] == -1543
+    assert expected[void.pk] == 1543 and expected[refund.pk] == 667
