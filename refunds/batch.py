@@ -550,7 +550,7 @@ _KIND = BatchKind(
     upload_perm=Perm.BATCHES_UPLOAD,
     messages=MESSAGES,
     columns=COLUMNS,
-    sample_columns=("orderId", "txnAmt", "origQryId", "origOrderId", "reason"),
+    sample_columns=("origQryId", "origOrderId", "reason"),
     requires_merchant=True,
     description=_("Batch refund file (批量退货): text or Excel; see the format page."),
 )

@@ -220,8 +220,9 @@ def _sub(attr: str) -> str:
 
 
 def _text(attr: str, limit: int | None = None) -> str:
+    """The field without its trailing spaces, cut to ``limit`` characters (no cut when the field is not wider)."""
     value = f"rtrim({_sub(attr)}, ' ')"
-    return f"left({value}, {limit})" if limit else value
+    return f"left({value}, {limit})" if limit and limit < _FIELD[attr].width else value
 
 
 def _signed(attr: str) -> str:
@@ -271,7 +272,9 @@ def year_bounds(settle_date: date) -> tuple[str, str]:
 
 
 def insert_records(*, stage: str, run_id: int, merchant_id: int, settle_date: date) -> int:
-    """Insert the staged lines as ZM records, linked to the ledger by queryId; return how many.
+    """Insert the staged lines as ZM records, linked to the ledger rows of the merchant day by queryId; return how
+    many. (Joining the merchant day only lets PostgreSQL read it through ``(merchant, settle_date)``, never the whole
+    ledger; a line whose ledger row is of another day is linked by the matching's own passes.)
 
     The transmission time takes the year that puts it nearest the settlement date, as the codec's
     ``resolve_time`` does (Beijing wall-clock arithmetic, then the Beijing offset).
@@ -300,12 +303,14 @@ def insert_records(*, stage: str, run_id: int, merchant_id: int, settle_date: da
         f"{_signed('settle_amount')}, {_text('orig_query_id', 21)}, {_text('biz_type', 6)}, t.id "
         f"FROM (SELECT s.*, {query_id} AS query_id FROM {stage} s "
         f"WHERE s.f1 <> '') s "
-        f"LEFT JOIN {ledger} t ON t.query_id = s.query_id AND t.merchant_id = %(merchant)s AND s.query_id <> ''"
+        f"LEFT JOIN {ledger} t ON t.query_id = s.query_id AND t.merchant_id = %(merchant)s "
+        "AND t.settle_date = %(day)s AND s.query_id <> ''"
     )
     params = {
         "run": run_id,
         "kind": RecordKind.ZM,
         "merchant": merchant_id,
+        "day": settle_date,
         "y": settle_date.year,
         "lo": lo,
         "hi": hi,

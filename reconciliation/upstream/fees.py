@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import F, Q
-
 from payments.choices import TxnStatus
+from payments.models import Transaction
 from reconciliation.ledger import (
     AMOUNT_LIMIT,
     SETTLED_TYPES,
@@ -117,12 +116,18 @@ def ledger_fee_layers(*, select: str, source: str, day_param: str, merchant_para
 
 def python_only_fees(merchant, settle_date: date) -> Iterator[tuple[int, int]]:
     """``(transaction id, fee)`` of the merchant day's rows whose fee :func:`ledger_fee_layers` leaves to Python
-    (normally none): :func:`ledger_fees`' rule, restricted to those rows."""
-    limit = AMOUNT_LIMIT
-    rows = day_transactions(settle_date, [merchant.pk]).order_by()
-    rows = rows.filter(
-        Q(amount__gte=limit)
-        | Q(orig__amount__gte=limit)
-        | (Q(orig__isnull=False) & ~Q(orig__merchant_id=F("merchant_id")))
+    (normally none): :func:`ledger_fees`' rule, restricted to those rows. One pass over the day's rows; the original
+    of a row is only looked up when it has one."""
+    from django.db import connection
+
+    table = Transaction._meta.db_table
+    sql = (
+        f"SELECT t.id FROM {table} t WHERE t.merchant_id = %s AND t.settle_date = %s AND t.status = %s "
+        f"AND t.txn_type IN {_DAY_TYPES} AND (t.amount >= %s OR (t.orig_id IS NOT NULL AND EXISTS ("
+        f"SELECT 1 FROM {table} o WHERE o.id = t.orig_id AND (o.amount >= %s OR o.merchant_id <> t.merchant_id))))"
     )
-    yield from _fees_of(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [merchant.pk, settle_date, TxnStatus.SUCCESS, AMOUNT_LIMIT, AMOUNT_LIMIT])
+        ids = [row[0] for row in cursor.fetchall()]
+    for start in range(0, len(ids), 5000):
+        yield from _fees_of(Transaction.objects.filter(pk__in=ids[start : start + 5000]).order_by())

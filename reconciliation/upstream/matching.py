@@ -2,9 +2,10 @@
 statements (PostgreSQL and SQLite ≥ 3.33), never a Python loop over rows.
 
 1. by queryId within the merchant; 2. the rest by merchant + order id + transmission time (``trace_time``).
-Then one INSERT per class: upstream only (长款), amount differs, status differs (the file lists settled
-transactions, so a ledger row that is not ``success`` differs), fee differs (only where the ledger side has a fee,
-loaded into ``LedgerFee`` from ``RECON_LEDGER_FEE_PROVIDER``), and ledger only (短款: successful ledger rows of the
+Then the discrepancies: upstream only (长款); amount differs, status differs (the file lists settled transactions,
+so a ledger row that is not ``success`` differs) and fee differs (only where the ledger side has a fee: computed in
+SQL with the default provider on PostgreSQL, else loaded into ``LedgerFee`` from ``RECON_LEDGER_FEE_PROVIDER``), those
+three in one pass over the matched records; and ledger only (短款: successful ledger rows of the
 merchant's settlement day that no record matched).
 """
 

@@ -95,9 +95,10 @@ class UpstreamRecord(models.Model):
     ``transaction`` is the ledger row it matched (set by the matching SQL), null for an unmatched line.
 
     A run writes up to millions of records in one statement, so the table carries only what the queries need: the
-    ``(run, kind)`` index (it serves ``run`` alone too) and no database foreign keys (a deferred key checks every
-    row at commit, one lookup each). Records are written only by the import, in the transaction that creates their
-    run, and deleted with it (``CASCADE``, done by Django); ledger rows are never deleted.
+    ``(run, kind)`` index (it serves ``run`` alone too), the same over the unmatched records only (the import links
+    nearly every record as it writes it, so that one stays small), and no database foreign keys (a deferred key
+    checks every row at commit, one lookup each). Records are written only by the import, in the transaction that
+    creates their run, and deleted with it (``CASCADE``, done by Django); ledger rows are never deleted.
     """
 
     run = models.ForeignKey(
@@ -133,7 +134,11 @@ class UpstreamRecord(models.Model):
         verbose_name = _("upstream record")
         verbose_name_plural = _("upstream records")
         ordering = ["run", "kind", "line_no"]
-        indexes = [models.Index(fields=["run", "kind"], name="recon_up_rec_run")]
+        indexes = [
+            models.Index(fields=["run", "kind"], name="recon_up_rec_run"),
+            # The records no ledger row matched yet: the matching's second passes read only those.
+            models.Index(fields=["run", "kind"], condition=Q(transaction__isnull=True), name="recon_up_rec_unmatched"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.line_no} {self.query_id}"
