@@ -148,8 +148,7 @@ def serve() -> None:
         if wait_for_server("http://127.0.0.1:8000/health/", procs):
             # 30 days of cardholder payments through the sandbox, delivered as signed
             # notifications to the running portal (idempotent: a re-run adds only what is new).
-            if manage("help", "seed_payments_demo", env=env, check=False) == 0:
-                manage("seed_payments_demo", env=env, check=False)
+            manage("seed_payments_demo", env=env, check=False)
             manage("sandbox_traffic", "--days", "30", "--per-day", "20", env=env, check=False)
         manage("seed_demo", "--accounts-only", env=env)
         say("ready: http://127.0.0.1:8000 (Ctrl-C stops the server and the worker)")

@@ -89,6 +89,34 @@ def load_ledger_fees(run: ReconciliationRun, provider=None) -> bool:
     return loaded
 
 
+#: The ledger columns the comparison reads (``t``), fee layers included (``fees.ledger_fee_layers``).
+_LEDGER_COLUMNS = ("id", "amount", "status", "txn_type", "card_type", "merchant_id", "orig_id", "settle_date")
+
+
+def _matched_source(where: str, *, joins: str = "") -> str:
+    """``FROM`` text of the run's matched records ``r`` (filtered by ``where``) each with its ledger row ``t``, then
+    ``joins`` (which may read ``r`` and ``t``).
+
+    On PostgreSQL the ledger rows are read as the merchant's settlement day through ``(merchant, settle_date)``
+    (``OFFSET 0``: a fenced subquery, so the planner hash joins it with the records instead of looking each record's
+    row up by primary key, a random index probe per record); a record linked to a row of another day (the matching's
+    own passes) finds it by primary key, probed only for those records (the ``CASE`` key is NULL otherwise: no index
+    descent). Each record meets exactly its one row, as with a plain join. Elsewhere (SQLite): a plain join.
+    """
+    if connection.vendor != "postgresql":
+        return f"{_REC} r JOIN {_TXN} t ON t.id = r.transaction_id{joins} WHERE {where}"
+    day_columns = ", ".join(_LEDGER_COLUMNS)
+    picked = ", ".join(f"CASE WHEN d.id IS NULL THEN e.{c} ELSE d.{c} END AS t_{c}" for c in _LEDGER_COLUMNS)
+    unpacked = ", ".join(f"r.t_{c} AS {c}" for c in _LEDGER_COLUMNS)
+    return (
+        f"(SELECT r.id, r.query_id, r.order_id, r.amount, r.merchant_fee, r.run_id, {picked} FROM {_REC} r "
+        f"LEFT JOIN (SELECT {day_columns} FROM {_TXN} WHERE merchant_id = %(merchant)s AND settle_date = %(day)s "
+        f"OFFSET 0) d ON d.id = r.transaction_id "
+        f"LEFT JOIN {_TXN} e ON e.id = CASE WHEN d.id IS NULL THEN r.transaction_id END "
+        f"WHERE {where} AND r.transaction_id IS NOT NULL) r CROSS JOIN LATERAL (SELECT {unpacked}) t{joins}"
+    )
+
+
 def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
     """The matched records with what the comparison reads: ``r_id``, ``query_id``, ``order_id``, ``r_amount``,
     ``r_fee``, ``t_id``, ``t_amount``, ``t_status`` and ``l_fee`` (the ledger fee, NULL: none to compare)."""
@@ -97,13 +125,10 @@ def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
         "t.amount AS t_amount, t.status AS t_status"
     )
     where = "r.run_id = %(run)s AND r.kind = %(zm)s"
-    fee_join = f" LEFT JOIN {_FEE} f ON f.run_id = r.run_id AND f.transaction_id = t.id" if loaded_fees else ""
-    loaded = "f.fee" if loaded_fees else "NULL"
     if sql_fees:
         layers = fees_module.ledger_fee_layers(
             select=select,
-            source=f"{_REC} r JOIN {_TXN} t ON t.id = r.transaction_id LEFT JOIN {_TXN} o ON o.id = t.orig_id "
-            f"WHERE {where}",
+            source=_matched_source(where, joins=f" LEFT JOIN {_TXN} o ON o.id = t.orig_id"),
             day_param="day",
             merchant_param="merchant",
             proportional_param="proportional",
@@ -114,8 +139,12 @@ def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
             f"SELECT y.*, COALESCE(y.sql_fee, f.fee) AS l_fee FROM ({layers}) y "
             f"LEFT JOIN {_FEE} f ON f.run_id = %(run)s AND f.transaction_id = y.t_id"
         )
-    source = f"{_REC} r JOIN {_TXN} t ON t.id = r.transaction_id{fee_join}"
-    return f"SELECT {select}, {loaded} AS l_fee FROM {source} WHERE {where}"
+    if not loaded_fees:
+        return f"SELECT {select}, NULL AS l_fee FROM {_matched_source(where)}"
+    return (
+        f"SELECT x.*, f.fee AS l_fee FROM (SELECT {select} FROM {_matched_source(where)}) x "
+        f"LEFT JOIN {_FEE} f ON f.run_id = %(run)s AND f.transaction_id = x.t_id"
+    )
 
 
 def _compare(cursor, params: dict, *, sql_fees: bool, loaded_fees: bool) -> None:
@@ -185,8 +214,9 @@ def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, i
             "created": created,
             "success": TxnStatus.SUCCESS,
         }
+        params["day"] = settle  # the settlement day: the ledger rows the comparison reads, and its SQL fees
         if sql_fees:
-            params.update(day=settle, proportional=fee_return_rule() == FeeReturn.PROPORTIONAL)
+            params["proportional"] = fee_return_rule() == FeeReturn.PROPORTIONAL
         _compare(cursor, params, sql_fees=sql_fees, loaded_fees=loaded_fees)
         cursor.execute(
             _INSERT + f"SELECT {common} COALESCE(t.query_id, ''), t.order_id, t.id, NULL, t.amount, NULL, NULL, NULL, "
