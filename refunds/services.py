@@ -26,6 +26,7 @@ from payments.selectors import merchant_refund_window_days
 from payments.settlement import business_tz, current_settlement_day
 from portal.accounts.roles import Perm
 from portal.audit.services import audit_record
+from portal.core.transitions import move_status
 
 from . import gateway
 from .choices import TRANSITIONS, RefundKind, RefundStatus
@@ -47,19 +48,17 @@ def refund_transition(*, refund_id: int, old, new: str, actor=None, reason: str 
     """Move refund ``refund_id`` to ``new`` if its status is one of ``old`` and ``TRANSITIONS``
     allows it: a compare-and-set plus a ``RefundStatusChange`` row, in the caller's transaction.
     Returns the status it left, or None when it did not move."""
-    old = {old} if isinstance(old, str) else set(old)
-    with transaction.atomic():
-        current = Refund.objects.select_for_update().filter(pk=refund_id).values_list("status", flat=True).first()
-        if current is None or current not in old or new not in TRANSITIONS.get(current, frozenset()):
-            return None
-        if not Refund.objects.filter(pk=refund_id, status=current).update(
-            status=new, updated_at=timezone.now(), **fields
-        ):
-            return None
-        RefundStatusChange.objects.create(
-            refund_id=refund_id, from_status=current, to_status=new, actor=actor, reason=(reason or "")[:255]
-        )
-    return current
+    return move_status(
+        Refund,
+        refund_id,
+        old=old,
+        new=new,
+        transitions=TRANSITIONS,
+        record=lambda current, to: RefundStatusChange.objects.create(
+            refund_id=refund_id, from_status=current, to_status=to, actor=actor, reason=(reason or "")[:255]
+        ),
+        **fields,
+    )
 
 
 def _audit(action: str, refund: Refund, *, actor=None, **details) -> None:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from portal.accounts.models import Organisation, OrganisationKind
 from portal.accounts.querysets import visible_organisation_ids
 from portal.audit.services import audit_record
+from portal.core.transitions import move_status
 
 from . import storage
 from .approval import OBJECT_TYPE, batch_content_hash
@@ -65,20 +66,18 @@ def batch_transition(
     """Move batch ``batch_id`` to ``new`` if its status is one of ``old`` and ``TRANSITIONS`` allows it;
     returns the status it left (None when it did not move). A compare-and-set on the status (plus
     ``guard`` filters), and a ``BatchStatusChange`` row, in the caller's transaction."""
-    old = set(old)
-    with transaction.atomic():
-        current = Batch.objects.select_for_update().filter(pk=batch_id).values_list("status", flat=True).first()
-        if current is None or current not in old or new not in TRANSITIONS.get(current, frozenset()):
-            return None
-        moved = Batch.objects.filter(pk=batch_id, status=current, **(guard or {})).update(
-            status=new, updated_at=timezone.now(), **fields
-        )
-        if not moved:
-            return None
-        BatchStatusChange.objects.create(
-            batch_id=batch_id, from_status=current, to_status=new, actor=actor, reason=(reason or "")[:255]
-        )
-    return current
+    return move_status(
+        Batch,
+        batch_id,
+        old=old,
+        new=new,
+        transitions=TRANSITIONS,
+        guard=guard,
+        record=lambda current, to: BatchStatusChange.objects.create(
+            batch_id=batch_id, from_status=current, to_status=to, actor=actor, reason=(reason or "")[:255]
+        ),
+        **fields,
+    )
 
 
 def _audit(action: str, batch: Batch, *, actor=None, **details) -> None:
