@@ -15,6 +15,10 @@ from django.utils.translation import gettext as _
 
 SESSION_AUTH_AT = "portal_auth_at"
 SESSION_LAST_ACTIVITY = "portal_last_activity"
+# The activity timestamp is written at most this often (one session UPDATE a minute instead of one a
+# request). The idle check reads the stored value, so a session never lives longer idle than
+# SESSION_IDLE_SECONDS; it may end up to this much sooner.
+ACTIVITY_WRITE_SECONDS = 60
 
 
 def _is_api(request) -> bool:
@@ -50,8 +54,10 @@ class SessionLifetimeMiddleware:
                     )
                 messages.info(request, _("Your session has expired. Please sign in again."))
                 return redirect(settings.LOGIN_URL)
-            request.session[SESSION_AUTH_AT] = started
-            request.session[SESSION_LAST_ACTIVITY] = now
+            if SESSION_AUTH_AT not in request.session:
+                request.session[SESSION_AUTH_AT] = started
+            if SESSION_LAST_ACTIVITY not in request.session or now - last >= ACTIVITY_WRITE_SECONDS:
+                request.session[SESSION_LAST_ACTIVITY] = now
         return self.get_response(request)
 
 

@@ -104,3 +104,36 @@ def test_moving_the_session_epoch_ends_their_sessions(admin_a):
     admin_a.session_epoch += 1
     admin_a.save(update_fields=["session_epoch"])
     assert client.get(HOME_URL)["Location"].startswith(LOGIN_URL)
+
+
+def _session_writes(client, url=HOME_URL) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return sum('UPDATE "django_session"' in q["sql"] for q in captured.captured_queries)
+
+
+def test_the_activity_stamp_is_written_at_most_once_a_minute(admin_a):
+    client = Client()
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        sign_in(client, admin_a)
+        traveller.shift(timedelta(seconds=30))
+        assert _session_writes(client) == 0
+        traveller.shift(timedelta(seconds=31))
+        assert _session_writes(client) == 1
+        traveller.shift(timedelta(seconds=1))
+        assert _session_writes(client) == 0
+
+
+def test_an_unwritten_request_never_makes_the_idle_limit_longer(admin_a):
+    """Activity 50 s after the stamp is not written, so the session ends 15 minutes after the stamp."""
+    client = Client()
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        sign_in(client, admin_a)
+        traveller.shift(timedelta(seconds=50))
+        assert client.get(HOME_URL).status_code == 200
+        traveller.shift(timedelta(minutes=14, seconds=11))  # 15 min 1 s after the stamp, 14 min 11 s after use
+        response = client.get(HOME_URL)
+    assert response.status_code == 302 and response["Location"] == LOGIN_URL

@@ -310,3 +310,18 @@ def test_no_query_leaks_card_hash_into_the_page(client_for, operator_a, merchant
     body = client_for(operator_a).get(f"/transactions/{txn.pk}/").content.decode()
     assert txn.card_hash not in body
     assert Transaction.objects.count() == 1
+
+
+def test_the_table_rows_escape_every_value(client_for, operator_a, merchant_a, make_txn):
+    """The rows are written in Python (payments.tables.TransactionTable.body_html): nothing is left raw."""
+    txn = make_txn(merchant_a, order_id="<b>X</b>&'\"", card_masked="<i>622588******1234</i>")
+    html = client_for(operator_a).get("/transactions/history/").content.decode()
+    assert "<b>X</b>" not in html and "<i>622588" not in html
+    assert "&lt;b&gt;X&lt;/b&gt;&amp;&#x27;&quot;" in html
+    assert f'<a href="/transactions/{txn.pk}/">' in html
+    assert "&lt;i&gt;622588******1234&lt;/i&gt;" in html
+
+
+def test_an_empty_result_says_so_in_the_table(client_for, operator_a):
+    html = client_for(operator_a).get("/transactions/history/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<tr><td colspan="8">没有符合查询条件的交易。</td></tr>' in html
