@@ -1,8 +1,10 @@
 """``query``: a merchant's 30-day history page (first page of 50 rows with totals) through HTTP.
 
-p95 latency of the page from a gunicorn server, against the p95 of the same SQL (the list and the totals
-queries the page issues, captured from an in-process run of the same view) executed directly with psycopg;
-the number of SQL queries per page comes from the in-process run.
+p95 latency of the page from a gunicorn server, against the p95 of the same SQL (every statement the page
+issues, captured from an in-process run of the same view: the session, user, second-factor device and role
+reads, the list and the totals) executed directly with psycopg; ``ledger_sql_p95_ms`` and ``ledger_ratio``
+give the same for the two ledger statements alone. The number of SQL queries per page comes from the
+in-process run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlencode
 from . import common
 
 WARMUP = 10
-RUNS = 50
+RUNS = 200
 
 
 def history_url() -> str:
@@ -95,6 +97,7 @@ def main(rows: int) -> str:
     url = history_url()
     statements = capture_page_queries(session_key, url)
     ledger = [sql for sql in statements if '"payments_transaction"' in sql]
+    replay = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
     common.log(f"page runs {len(statements)} queries, {len(ledger)} on the ledger")
     for sql in ledger:
         common.log(f"  {sql[:160]}...")
@@ -104,16 +107,21 @@ def main(rows: int) -> str:
     env = common.bench_env(db_name)
     with common.gunicorn("portal.wsgi:application", env, workers=2) as server:
         http = time_http(server.url + url, session_key)
-    sql = time_sql(db_name, ledger)
+    sql = time_sql(db_name, replay)
+    ledger_sql = time_sql(db_name, ledger)
     explain_to(db_name, ledger, common.VAR / db_name / "query-explain.txt")
     page_p95, sql_p95 = common.p95(http) * 1000, common.p95(sql) * 1000
+    ledger_p95 = common.p95(ledger_sql) * 1000
     return common.result(
         "query",
         p95_ms=page_p95,
         sql_p95_ms=sql_p95,
         ratio=page_p95 / sql_p95,
+        ledger_sql_p95_ms=ledger_p95,
+        ledger_ratio=page_p95 / ledger_p95,
         p50_ms=statistics.median(http) * 1000,
         sql_p50_ms=statistics.median(sql) * 1000,
+        statements=len(replay),
         queries=len(statements),
         rows=loaded,
         matched=matched,

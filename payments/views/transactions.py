@@ -95,7 +95,6 @@ class _TransactionListView(PortalPermissionMixin, TemplateView):
             next_url=self._page_url(base, "after", page.next_cursor),
             prev_url=self._page_url(base, "before", page.prev_cursor),
             export_params=[(k, v) for k, values in base.lists() for v in values],
-            export_form=ExportForm(initial={"scope": self.mode}),
             can_export=request.user.has_portal_perm(Perm.TRANSACTIONS_EXPORT),
             applied_dates=(filterset.form.cleaned_data.get("date_from"), filterset.form.cleaned_data.get("date_to")),
         )

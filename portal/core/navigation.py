@@ -5,7 +5,8 @@ Domain apps are reached by URL name only, so the platform imports none of them.
 
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from portal.accounts.roles import Perm
@@ -34,6 +35,21 @@ NAVIGATION = (
 )
 
 
+# (URL conf, script prefix, URL name) → path, or None for a section whose app is not installed. URL names
+# without arguments always give the same path, so each is reversed once per process.
+_URLS: dict[tuple, str | None] = {}
+
+
+def _section_url(url_name: str) -> str | None:
+    key = (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), url_name)
+    if key not in _URLS:
+        try:
+            _URLS[key] = reverse(url_name)
+        except NoReverseMatch:
+            _URLS[key] = None
+    return _URLS[key]
+
+
 def navigation_for(request) -> list[dict]:
     """The sections ``request.user`` may open, with the current one marked."""
     items = []
@@ -41,9 +57,8 @@ def navigation_for(request) -> list[dict]:
     for item in NAVIGATION:
         if item.perm and not request.user.has_portal_perm(item.perm):
             continue
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
+        url = _section_url(item.url_name)
+        if url is None:
             continue
         active = path == url if item.key == "home" else path.startswith(url)
         items.append({"key": item.key, "label": item.label, "url": url, "active": active})
