@@ -4,8 +4,10 @@ reviewer and auditor users, and clients signed in with both factors."""
 import importlib
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import Client, TransactionTestCase
+from django.utils import translation
 
 from .factories import AcquirerFactory, MerchantFactory, PlatformFactory, UserFactory, login_fully
 
@@ -40,6 +42,13 @@ def _fixture_teardown_with_audit_flush(self):
 
 
 TransactionTestCase._fixture_teardown = _fixture_teardown_with_audit_flush
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request in Chinese leaves its language active in the thread: start every test in the default."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
