@@ -122,10 +122,6 @@ TEMPLATES = [
     },
 ]
 
-# Form widgets are rendered with Django's own Jinja2 widget templates: the same HTML as the default
-# renderer at a fraction of the cost (a search form has a dozen widgets on every list page).
-FORM_RENDERER = "django.forms.renderers.Jinja2"
-
 # --- Database ---------------------------------------------------------------------------
 if PRODUCTION:
     _required("DATABASE_URL")

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import OuterRef, StringAgg, Subquery, Value
 
 
 class PortalModelBackend(ModelBackend):
@@ -12,12 +13,27 @@ class PortalModelBackend(ModelBackend):
     """
 
     def get_user(self, user_id):
-        # The organisation is needed on every page (scoping, header): fetch it with the user.
+        # The organisation and the roles are needed on every page (scoping, header, permissions):
+        # fetch them with the user, in one statement.
+        from .models import RoleAssignment
+
         user_model = get_user_model()
+        roles = (
+            RoleAssignment.objects.filter(user=OuterRef("pk"))
+            .order_by()
+            .values("user")
+            .annotate(codes=StringAgg("role", delimiter=Value(",")))
+            .values("codes")
+        )
         try:
-            user = user_model._default_manager.select_related("organisation").get(pk=user_id)
+            user = (
+                user_model._default_manager.select_related("organisation")
+                .annotate(portal_role_list=Subquery(roles))
+                .get(pk=user_id)
+            )
         except user_model.DoesNotExist:
             return None
+        user._role_codes = frozenset(filter(None, (user.portal_role_list or "").split(",")))
         return user if self.user_can_authenticate(user) else None
 
     def has_perm(self, user_obj, perm, obj=None) -> bool:

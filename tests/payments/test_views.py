@@ -325,3 +325,14 @@ def test_the_table_rows_escape_every_value(client_for, operator_a, merchant_a, m
 def test_an_empty_result_says_so_in_the_table(client_for, operator_a):
     html = client_for(operator_a).get("/transactions/history/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert '<tr><td colspan="8">没有符合查询条件的交易。</td></tr>' in html
+
+
+def test_the_history_page_needs_five_statements(
+    client_for, operator_a, merchant_a, make_txn, django_assert_num_queries
+):
+    """Session, user with organisation and roles, second-factor device, the page of rows, the totals."""
+    make_txn(merchant_a)
+    client = client_for(operator_a)
+    client.get("/transactions/history/")
+    with django_assert_num_queries(5):
+        assert client.get("/transactions/history/").status_code == 200
