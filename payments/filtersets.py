@@ -9,6 +9,7 @@ links instead of a full number.
 
 from __future__ import annotations
 
+import copy
 from datetime import date, timedelta
 
 import django_filters
@@ -171,8 +172,30 @@ class TransactionFilterSet(django_filters.FilterSet):
         if mode == "today":
             for name in ("date_from", "date_to", "settle_date"):
                 self.form.fields.pop(name, None)
-        if not self._shows_merchant_filter():
+        if self._shows_merchant_filter():
+            # The one field that depends on the user: the form class is shared (see get_form_class).
+            self.form.fields["merchant"].queryset = _merchant_choices(self.request)
+        else:
             self.form.fields.pop("merchant", None)
+
+    @classmethod
+    def _shared_form_class(cls):
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            fields = {}
+            for name, filter_ in cls.base_filters.items():
+                filter_ = copy.deepcopy(filter_)
+                filter_.parent = None  # no request: the merchant field gets no merchant at all
+                fields[name] = filter_.field
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
+
+    def get_form_class(self):
+        """The form class, built once per process instead of once per request (a dozen fields with
+        their validators): nothing in it depends on the request but the merchant field's choices,
+        which start empty and are set on each form by ``__init__``."""
+        return self._shared_form_class()
 
     def _shows_merchant_filter(self) -> bool:
         user = getattr(self.request, "user", None)

@@ -336,3 +336,22 @@ def test_the_history_page_needs_five_statements(
     client.get("/transactions/history/")
     with django_assert_num_queries(5):
         assert client.get("/transactions/history/").status_code == 200
+
+
+def test_the_shared_search_form_never_offers_another_acquirers_merchants(
+    client_for, acquirer_reviewer, merchant_a, merchant_b, make_txn
+):
+    """The form class is built once per process; the merchant choices are set for each request."""
+    from payments.filtersets import TransactionFilterSet
+
+    other_reviewer = UserFactory(organisation=merchant_b.acquirer, username="b.acq", roles=["acquirer_reviewer"])
+    make_txn(merchant_a, order_id="A1")
+    make_txn(merchant_b, order_id="B1")
+    if "_form_class" in TransactionFilterSet.__dict__:
+        del TransactionFilterSet._form_class  # built afresh, under the other acquirer's request
+    other = client_for(other_reviewer)
+    assert _order_ids(other.get(f"/transactions/history/?merchant={merchant_b.code}")) == {"B1"}
+    ours = client_for(acquirer_reviewer)
+    assert ours.get(f"/transactions/history/?merchant={merchant_b.code}").context["invalid"] is True
+    assert _order_ids(ours.get(f"/transactions/history/?merchant={merchant_a.code}")) == {"A1"}
+    assert other.get(f"/transactions/history/?merchant={merchant_a.code}").context["invalid"] is True
