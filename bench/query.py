@@ -3,8 +3,9 @@
 p95 latency of the page from a gunicorn server, against the p95 of the same SQL (every statement the page
 issues, captured from an in-process run of the same view: the session, user, second-factor device and role
 reads, the list and the totals) executed directly with psycopg; ``ledger_sql_p95_ms`` and ``ledger_ratio``
-give the same for the two ledger statements alone. The number of SQL queries per page comes from the
-in-process run.
+give the same for the two ledger statements alone. ``floor_p95_ms``: a signed-in page of the same layout
+with no ledger statement (the help index) from the same server, what any page costs before its own work.
+The number of SQL queries per page comes from the in-process run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 from . import common
 
 WARMUP = 10
+FLOOR_URL = "/help/"
 RUNS = 200
 
 
@@ -107,6 +109,8 @@ def main(rows: int) -> str:
     env = common.bench_env(db_name)
     with common.gunicorn("portal.wsgi:application", env, workers=2) as server:
         http = time_http(server.url + url, session_key)
+        # The floor: a signed-in page of the same layout without ledger statements (the help index).
+        floor = time_http(server.url + FLOOR_URL, session_key)
     sql = time_sql(db_name, replay)
     ledger_sql = time_sql(db_name, ledger)
     explain_to(db_name, ledger, common.VAR / db_name / "query-explain.txt")
@@ -120,6 +124,8 @@ def main(rows: int) -> str:
         ledger_sql_p95_ms=ledger_p95,
         ledger_ratio=page_p95 / ledger_p95,
         p50_ms=statistics.median(http) * 1000,
+        floor_p95_ms=common.p95(floor) * 1000,
+        floor_p50_ms=statistics.median(floor) * 1000,
         sql_p50_ms=statistics.median(sql) * 1000,
         statements=len(replay),
         queries=len(statements),
