@@ -298,3 +298,29 @@ def test_ledger_fees_computed_in_sql_equal_the_settlement_rules(merchant_a, merc
     )
     assert expected[debit.pk] == -2000 and expected[small.pk] == -30 and expected[credit.pk] == -1543
     assert expected[void.pk] == 1543 and expected[refund.pk] == 667
+
+
+def test_lines_of_another_ledger_day_are_linked_on_both_paths(merchant_a, ledger_day, codec_path):
+    """Payments our cut-off put on the day before: found by queryId outside the day's own read, compared."""
+    from datetime import timedelta
+
+    day_rows = ledger_day(merchant_a, 2)
+    earlier = datetime(2026, 3, 9, 10, 0, tzinfo=BJ)
+    before = DAY - timedelta(days=1)
+    (same,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=before)
+    (changed,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=before)
+    records = [record_of(t) for t in day_rows] + [record_of(same), record_of(changed, amount=changed.amount + 1)]
+    name, data = build_zip(mer_id=merchant_a.code, settle_date=DAY, zm=write_zm(records))
+
+    fast = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+    fast_classes, fast_totals, fast_records = _classes(fast), fast.class_totals, _records(fast)
+    _forget(fast)
+    codec_path()
+    slow = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+
+    assert fast.status == slow.status == RunStatus.COMPLETED
+    assert fast_classes == _classes(slow) == [("amount", changed.query_id, changed.order_id, changed.pk)]
+    assert fast_totals == slow.class_totals
+    assert fast_totals["matched"]["count"] == 3
+    assert fast_records == _records(slow)
+    assert {r[-1] for r in fast_records} == {t.pk for t in [*day_rows, same, changed]}

@@ -101,3 +101,32 @@ def test_a_ledger_row_not_successful_is_not_short(merchant_a, ledger_day, status
     _run(merchant_a, [record_of(txns[0])])
 
     assert Discrepancy.objects.count() == 0
+
+
+def test_a_line_of_another_ledger_day_is_linked_and_compared(merchant_a, ledger_day, settings):
+    """The network may settle a payment on another day than our cut-off gave it: the line still finds
+    its ledger row by queryId (one outside the day's own read) and is compared like any other."""
+    from datetime import datetime, timedelta
+
+    from .conftest import BJ, DAY
+
+    settings.RECON_LEDGER_FEE_PROVIDER = ""
+    txns = ledger_day(merchant_a, 2)
+    earlier = datetime(2026, 3, 9, 10, 0, tzinfo=BJ)
+    (other_day,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=DAY - timedelta(days=1))
+    (other_day_changed,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=DAY - timedelta(days=1))
+
+    run = _run(
+        merchant_a,
+        [
+            record_of(txns[0]),
+            record_of(txns[1]),
+            record_of(other_day),
+            record_of(other_day_changed, amount=other_day_changed.amount + 1),
+        ],
+    )
+
+    found = list(Discrepancy.objects.values_list("cls", "transaction_id"))
+    assert found == [("amount", other_day_changed.pk)]
+    assert run.class_totals["matched"]["count"] == 3
+    assert "ledger_only" not in run.class_totals or run.class_totals["ledger_only"]["count"] == 0
