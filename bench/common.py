@@ -244,6 +244,15 @@ def p95(samples: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by ``pids`` (from ``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int | str = "self") -> float:
     """Peak resident memory (VmHWM) of a running process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

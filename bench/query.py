@@ -5,7 +5,8 @@ issues, captured from an in-process run of the same view: the session, user, sec
 reads, the list and the totals) executed directly with psycopg; ``ledger_sql_p95_ms`` and ``ledger_ratio``
 give the same for the two ledger statements alone. ``floor_p95_ms``: a signed-in page of the same layout
 with no ledger statement (the help index) from the same server, what any page costs before its own work.
-The number of SQL queries per page comes from the in-process run.
+``server_cpu_ms``: CPU time (user + system) the gunicorn workers spent per page request. The number of SQL
+queries per page comes from the in-process run.
 """
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ def main(rows: int) -> str:
         matched = conn.execute(totals[0]).fetchone()[0] if totals else -1
     env = common.bench_env(db_name)
     with common.gunicorn("portal.wsgi:application", env, workers=2) as server:
+        workers = server.worker_pids()
+        cpu_before = common.cpu_seconds(workers)
         http = time_http(server.url + url, session_key)
+        server_cpu_ms = (common.cpu_seconds(workers) - cpu_before) / (WARMUP + RUNS) * 1000
         # The floor: a signed-in page of the same layout without ledger statements (the help index).
         floor = time_http(server.url + FLOOR_URL, session_key)
     sql = time_sql(db_name, replay)
@@ -124,6 +128,7 @@ def main(rows: int) -> str:
         ledger_sql_p95_ms=ledger_p95,
         ledger_ratio=page_p95 / ledger_p95,
         p50_ms=statistics.median(http) * 1000,
+        server_cpu_ms=server_cpu_ms,
         floor_p95_ms=common.p95(floor) * 1000,
         floor_p50_ms=statistics.median(floor) * 1000,
         sql_p50_ms=statistics.median(sql) * 1000,
