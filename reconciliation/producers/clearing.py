@@ -7,6 +7,7 @@ from datetime import date
 from typing import BinaryIO
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 
 from portal.accounts.models import Organisation
@@ -20,11 +21,11 @@ def _header() -> list[str]:
         _("Settlement day"),
         _("Merchant code"),
         _("Merchant name"),
-        _("Payments"),
+        pgettext("column: number of", "Payments"),
         _("Payment amount (yuan)"),
-        _("Voids"),
+        pgettext("column: number of", "Voids"),
         _("Void amount (yuan)"),
-        _("Refunds"),
+        pgettext("column: number of", "Refunds"),
         _("Refund amount (yuan)"),
         _("Fees (yuan)"),
         _("Net settlement (yuan)"),

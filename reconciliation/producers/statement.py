@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from django.db.models import Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 
 from payments.money import format_yuan
@@ -49,11 +50,11 @@ def _header() -> list[str]:
     return [
         _("Settlement day"),
         _("Funds settle on"),
-        _("Payments"),
+        pgettext("column: number of", "Payments"),
         _("Payment amount (yuan)"),
-        _("Voids"),
+        pgettext("column: number of", "Voids"),
         _("Void amount (yuan)"),
-        _("Refunds"),
+        pgettext("column: number of", "Refunds"),
         _("Refund amount (yuan)"),
         _("Fees (yuan)"),
         _("Net settlement (yuan)"),
