@@ -108,7 +108,35 @@ def wait_status(batch_id: int, wanted: set[str], timeout: float) -> str:
         time.sleep(0.2)
 
 
-def one_run(db_name: str, user_id: int, merchant_id: int, lines: int, concurrency: int, env: dict) -> dict:
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _cpu(groups: dict[str, list[int]]) -> dict[str, float]:
+    answer = {}
+    for name, pids in groups.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                total += common.cpu_seconds([pid])
+            except (OSError, IndexError):
+                pass  # ended meanwhile
+        answer[name] = total
+    return answer
+
+
+def one_run(
+    db_name: str, user_id: int, merchant_id: int, lines: int, concurrency: int, env: dict, server: common.Server
+) -> dict:
     from django.core.files import File
     from django.db import transaction
 
@@ -130,6 +158,8 @@ def one_run(db_name: str, user_id: int, merchant_id: int, lines: int, concurrenc
         batch.refresh_from_db()
         if status != "validated" or batch.valid_lines != lines:
             raise SystemExit(f"batch {batch.pk} did not validate: {status} {batch.valid_lines}/{lines}")
+        groups = {"worker": _tree(workers.pid), "sandbox_and_portal": server.worker_pids()}
+        cpu_before = _cpu(groups)
         with transaction.atomic():
             batch_transition(batch_id=batch.pk, old={BatchStatus.VALIDATED}, new=BatchStatus.PENDING_REVIEW)
             batch_on_approved(batch_id=batch.pk, approval=None)
@@ -137,6 +167,7 @@ def one_run(db_name: str, user_id: int, merchant_id: int, lines: int, concurrenc
         status = wait_status(batch.pk, FINAL, timeout=3600)
         batch = Batch.objects.get(pk=batch.pk)
         elapsed = (batch.processed_at.timestamp() if batch.processed_at else time.time()) - began
+        cpu_after = _cpu(groups)
     finally:
         stop_workers(workers)
         path.unlink(missing_ok=True)
@@ -148,6 +179,9 @@ def one_run(db_name: str, user_id: int, merchant_id: int, lines: int, concurrenc
         "failed": batch.failed_lines,
         "seconds": elapsed,
         "lines_per_s": batch.valid_lines / elapsed,
+        # CPU per line (ms): the Celery worker's processes, and the gunicorn serving the sandbox acquirer and the
+        # portal's notification receiver (PostgreSQL's backends come and go: not counted).
+        "cpu_ms_per_line": {k: round((cpu_after[k] - cpu_before[k]) / lines * 1000, 1) for k in groups},
     }
     common.log(f"batch {batch.pk}: {answer}")
     if batch.succeeded_lines != lines:
@@ -179,12 +213,14 @@ def main(rows: int, worker_counts: list[int], ledger_rows: int = 100_000) -> str
         import redis
 
         redis.Redis.from_url(BROKER).flushdb()
-        results = [one_run(db_name, user.pk, user.organisation_id, rows, c, env) for c in worker_counts]
+        results = [one_run(db_name, user.pk, user.organisation_id, rows, c, env, server) for c in worker_counts]
     line = "RESULT refund_process rows=%d" % rows
     for answer in results:
         line += f" workers={answer['workers']} lines_per_s={answer['lines_per_s']:.1f}"
     base = results[0]["lines_per_s"]
     line += " scaling=" + "/".join(f"{a['lines_per_s'] / base:.2f}" for a in results)
+    cpu = results[0]["cpu_ms_per_line"]
+    line += " " + " ".join(f"cpu_ms_per_line_{k}={v}" for k, v in cpu.items())
     print(line, flush=True)
     return line
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.core.http import shared_client
+
 from .acp.client import GatewayClient, GatewayConfig
 from .acp.signing import Signer, Verifier, load_certificate_files
 from .acp.testing import cert_pem, generate_ca, issue_certificate, key_pem, merchant_cn, new_key
@@ -178,6 +180,18 @@ def query_sleep() -> Callable[[float], None]:
 
 
 def gateway_client(mer_id: str, **kwargs) -> GatewayClient:
-    """A :class:`GatewayClient` for merchant ``mer_id`` (close it, or use it as a context manager)."""
+    """A :class:`GatewayClient` for merchant ``mer_id`` (close it, or use it as a context manager).
+
+    It borrows the process's HTTP client for the gateway's options (``portal.core.http``): building one
+    costs more CPU than a refund and its query together.
+    """
+    config = gateway_config(mer_id)
     kwargs.setdefault("sleep", query_sleep())
-    return GatewayClient(gateway_config(mer_id), **kwargs)
+    if "transport" not in kwargs:
+        kwargs.setdefault(
+            "http",
+            shared_client(
+                timeout=config.read_timeout, connect_timeout=config.connect_timeout, verify=config.verify_tls
+            ),
+        )
+    return GatewayClient(config, **kwargs)

@@ -409,19 +409,16 @@ def deliver(txn: SandboxTransaction, *, http=None, card_number: str | None = Non
     import httpx
 
     from payments.gateway.acp.codec import encode_request
+    from portal.core.http import shared_client
 
     body = encode_request(notification(txn, card_number=card_number))
     headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
-    own = http is None
-    client = http or httpx.Client(timeout=10.0, follow_redirects=False)
+    client = http or shared_client(timeout=10.0)
     try:
         response = client.post(txn.back_url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         logger.info("sandbox: notification of %s failed: %s", txn.order_id, type(exc).__name__)
         return False
-    finally:
-        if own:
-            client.close()
     return response.status_code in (200, 302)
 
 

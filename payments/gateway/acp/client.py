@@ -179,12 +179,15 @@ class GatewayClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] | None = None,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
     ):
+        """``http``: a client to borrow (a process-wide pool; not closed by ``close()``), else one is built."""
         self.config = config
         self._ctx = config.context()
         self._sleep = sleep
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._http = httpx.Client(
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             verify=config.verify_tls,
             transport=transport,
@@ -192,7 +195,8 @@ class GatewayClient:
         )
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> GatewayClient:
         return self
