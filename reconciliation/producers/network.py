@@ -1,6 +1,6 @@
 """Our network-format files of a merchant day (formats.md §6): ZM detail, ZME adjustments, RD summary, the zip.
 
-On PostgreSQL the ZM lines and the RD sums are built by the database (``network_pg``, the same bytes, ~30× faster).
+On PostgreSQL the database prices the ZM lines and sums the RD report (``network_pg``: the same bytes, ~6× faster).
 The ZM lines come from the ledger rows of the settlement day through ``ledger.settle_line``, so the file's totals
 equal the day's ``MerchantSettlement``. ZME lines come from registered adjustment sources (the upstream
 discrepancy workbench registers one): with none, the ZME member is an empty file.
@@ -113,8 +113,8 @@ def _fast_path(merchant: Organisation) -> bool:
 def iter_zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
     """The ZM file of the merchant day as byte chunks of whole CRLF lines, streamed in transmission order.
 
-    On PostgreSQL the database writes the lines (``COPY … TO STDOUT``, ~30× faster); elsewhere the ZM codec writes
-    :func:`zm_records_for`. Both give the same bytes.
+    On PostgreSQL the database sends the lines' fields (``COPY … TO STDOUT``) and Python packs them (~6× faster);
+    elsewhere the ZM codec writes :func:`zm_records_for`. Both give the same bytes.
     """
     if _fast_path(merchant):
         yield from network_pg.zm_chunks(merchant, day)

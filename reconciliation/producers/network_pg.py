@@ -1,28 +1,46 @@
-"""The PostgreSQL fast path of the ZM file and the RD summary: the 607-byte lines are built by the database.
+"""The PostgreSQL fast path of the ZM file and the RD summary: the database reads and prices, Python writes the lines.
 
 The Python path (``network.zm_records_for`` → ``ledger.settle_line`` → the ZM codec) costs ~30 µs a line, ~30 s for a
-merchant day of a million transactions. Here one ``COPY (SELECT …) TO STDOUT`` builds every line with ``rpad`` /
-``lpad`` / ``to_char`` and the fee with :func:`ledger.settle_sql` (the same half-up rounding, minimum, maximum and
-refund fee-return rule as ``settle_line``), and Python only streams the bytes, turning LF into CRLF.
+merchant day of a million transactions. Here one ``COPY (SELECT …) TO STDOUT`` sends each row's variable fields,
+compact (~160 bytes a row, not a 609-byte line), with the fee and settlement of :func:`ledger.settle_sql` (the same
+half-up rounding, minimum, maximum and refund fee-return rule as ``settle_line``). Python writes the lines a batch
+of rows at a time while the backend produces the next ones, so the two processes work side by side, and without a
+Python step per row or field: the rows' fields (one ``split``), the line's constant bytes (the codec's own) and the
+fields a line repeats are zipped into one tuple a line and packed by one ``struct`` format, whose ``Ns`` pads with
+NUL (a space after one ``translate``) and cuts where ``zm_record`` cuts. Amounts come as ``10^12 + n``, so that
+their text is the 12 zero-padded digits after a leading ``1`` (no ``lpad`` in SQL), which stands on the separator
+before the amount; the fee and settlement as ``10^12 + |n|`` (``D``) or ``2 × 10^12 + n`` (``C``, zero signs
+included), whose leading digit becomes the sign; both for a whole batch at once, by strided slices of its bytes.
 
-The result is byte-identical to the Python path (tests/integration/test_zm_fast_path.py). Rows the SQL cannot write
-exactly as the codec would are sent as a JSON array instead and written by the Python code itself: a text field that
-is not printable ASCII (Chinese in ``reqReserved``: ``_fit`` cuts GBK bytes), an amount of 13 digits or more, a
-``traceTime`` of ten digits that is not a valid ``MMDDhhmmss``, a clear card number, an original payment of another
-merchant (its fee comes from that merchant's rates). Every field of our ZM lines is then ASCII, so the UTF-8 bytes
-of the COPY are the GBK bytes of the file.
+The result is byte-identical to the Python path (tests/integration/test_zm_fast_path.py). A row the template cannot
+write exactly as the codec would goes through ``zm_record`` + the codec (so errors are the same too):
+
+* a row SQL does not price or time (a fee it leaves to ``settle_line``: an amount from 10^12 fen, an original of
+  another merchant; a ``traceTime`` of ten characters not all ASCII) comes with a JSON array of the row;
+* a row Python finds not plain (a byte outside printable ASCII in any field: Chinese in ``reqReserved``, a control
+  character; a backslash, which the COPY escapes as it does NULL; a card number with more than ten digits; a
+  ten-digit ``traceTime`` that is no valid ``MMDDhhmmss``) is rebuilt from its fields, which the COPY carries whole.
+
+Every other field is then printable ASCII, so the UTF-8 bytes of the COPY are the GBK bytes of the file.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import struct
+from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import date, datetime
+from itertools import accumulate, islice, repeat, starmap
 
 from django.db import connection
+from django.db.models import Q
 
+from payments.gateway.acp.reconfiles import RecordError
+from payments.gateway.acp.reconfiles.layout import ZM_FIELDS, ZM_LINE_LENGTH
 from payments.gateway.acp.reconfiles.rd import CARD_LABELS, TOTAL_LABEL, TXN_CODE_LABELS, RDReport, RDRow
-from payments.gateway.acp.reconfiles.zm import ZM_CODEC
+from payments.gateway.acp.reconfiles.zm import ZM_CODEC, ZMRecord
 from payments.models import Transaction
 from payments.settlement import business_tz
 from portal.accounts.models import Organisation
@@ -33,8 +51,10 @@ from ..ledger import (
     SETTLED_TYPES,
     VOID_TYPES,
     FeeBook,
+    SettleLine,
     base_fee_sql,
     basis_sql,
+    category_of,
     fee_rates_sql,
     fee_return_rule,
     settle_line,
@@ -42,17 +62,11 @@ from ..ledger import (
 )
 from ..models import FeeRate
 
-# The codec's time check (_fixed._time_ok) on ten ASCII digits: month 01–12, day within the month (29 in February),
-# hh < 24, mm, ss < 60; digit strings compare as their numbers under the "C" collation (cheaper than a regex).
-_SHORT_MONTHS = ("04", "06", "09", "11")
-BATCH_ROWS = 4096
+BATCH_ROWS = 1024
 CRLF = b"\r\n"  # the line end of the Python writer (iter_zm_lines' default)
 MAX_RATE_BP = 1_000_000  # 2 × amount (< 10^12) × rate stays within bigint
-
-
-def available() -> bool:
-    """True when the database can build the lines (PostgreSQL) and every fee rate is within bigint arithmetic."""
-    return connection.vendor == "postgresql" and not FeeRate.objects.filter(rate_bp__gt=MAX_RATE_BP).exists()
+E12 = AMOUNT_LIMIT  # 10^12: an amount is sent as E12 + n, a signed amount as E12 + |n| (D) or 2 × E12 + n (C)
+LINE_BYTES = ZM_LINE_LENGTH + len(CRLF)
 
 
 def _in(values) -> str:
@@ -68,37 +82,16 @@ def _txn_code(txn_type: str) -> str:
     return f"CASE WHEN {txn_type} IN {_in(VOID_TYPES)} THEN 'S31' WHEN {txn_type} = '04' THEN 'S30' ELSE 'S22' END"
 
 
-def _sign(expr: str, zero_sign: str) -> str:
-    """The sign of an ``X+n`` field: D (negative), C (positive), the field's zero sign for a zero."""
-    if zero_sign == "D":
-        return f"CASE WHEN {expr} > 0 THEN 'C' ELSE 'D' END"
-    return f"CASE WHEN {expr} < 0 THEN 'D' ELSE 'C' END"
-
-
-def _ten_digits(text: str) -> str:
-    return f"(length({text}) = 10 AND translate({text}, '0123456789', '') = '')"
-
-
-def _valid_time(text: str) -> str:
-    """SQL: ten digits ``text`` are a valid ``MMDDhhmmss`` (``_fixed._time_ok``)."""
-
-    def part(start: int) -> str:
-        return f'substr({text}, {start}, 2) COLLATE "C"'
-
-    last_day = f"CASE WHEN {part(1)} = '02' THEN '29' WHEN {part(1)} IN {_in(_SHORT_MONTHS)} THEN '30' ELSE '31' END"
-    return (
-        f"({part(1)} BETWEEN '01' AND '12' AND {part(3)} BETWEEN '01' AND {last_day} "
-        f"AND {part(5)} < '24' AND {part(7)} < '60' AND {part(9)} < '60')"
-    )
-
-
 def _trans_time(trace_time: str, txn_time: str, tz: str) -> str:
     """``network._trace_time``: the stored traceTime when it is ten digits, else txnTime in Beijing time.
 
-    NULL for ten digits that are no valid ``MMDDhhmmss``: the codec refuses them, so the row goes to Python.
+    Ten ASCII digits come as they are: Python checks a batch of them at once against the codec's ``MMDDhhmmss``
+    rule. NULL for ten characters that are not all ASCII (``str.isdigit`` takes other digits too): Python gets the
+    whole row.
     """
     return (
-        f"CASE WHEN {_ten_digits(trace_time)} THEN CASE WHEN {_valid_time(trace_time)} THEN {trace_time} END "
+        f"CASE WHEN octet_length({trace_time}) = 10 AND ltrim({trace_time}, '0123456789') = '' THEN {trace_time} "
+        f"WHEN length({trace_time}) = 10 AND octet_length({trace_time}) > 10 THEN NULL "
         f"ELSE to_char({txn_time} AT TIME ZONE {_literal(tz)}, 'MMDDHH24MISS') END"
     )
 
@@ -107,9 +100,9 @@ def _rows_sql(*, order: bool = True) -> str:
     """The day's rows with what their lines need, fee and settlement included (parameters ``merchant_id``, ``day``,
     ``proportional``), in transmission order.
 
-    Three layers, so that each expression is computed once: the inner query joins, filters and sorts narrow rows
-    (text already cut to what a line holds; its ORDER BY keeps PostgreSQL from pulling it up), the next adds the
-    payment fee of the basis, the last the signed fee and settlement (``OFFSET 0`` fences them likewise).
+    Three layers, so that each expression is computed once: the inner query joins and filters (read in order
+    through the index ``txn_merchant_settle_time``, no sort), the next adds the payment fee of the basis, the last
+    the signed fee and settlement (``OFFSET 0`` fences them). Text comes whole: Python cuts it as ``zm_record`` does.
     """
     tz = business_tz().key
     basis = basis_sql(txn="t", orig="o")
@@ -127,11 +120,10 @@ def _rows_sql(*, order: bool = True) -> str:
             FROM (
                 SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
                        t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
-                       t.card_masked, t.card_type, left(t.order_id, 32) AS order_id,
-                       left(t.req_reserved, 32) AS req_reserved, left(a.code, 11) AS acquirer_code,
+                       t.card_masked, t.card_type, t.order_id, t.req_reserved, a.code AS acquirer_code,
                        o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount,
                        o.card_type AS o_card_type, o.trace_no AS o_trace_no, o.trace_time AS o_trace_time,
-                       o.txn_time AS o_txn_time, o.query_id AS o_query_id, left(o.order_id, 32) AS o_order_id,
+                       o.txn_time AS o_txn_time, o.query_id AS o_query_id, o.order_id AS o_order_id,
                        {basis["basis_amount"]} AS basis_amount, {basis["basis_card"]} AS basis_card,
                        {basis["basis_foreign"]} AS basis_foreign
                 FROM payments_transaction t
@@ -147,81 +139,7 @@ def _rows_sql(*, order: bool = True) -> str:
     """
 
 
-# Text the SQL writes as is: printable ASCII is one byte a character, as the codec's fast path writes it. (The
-# merchant's code and MCC are constants of the file, checked once in Python.) Joined with ``||`` over ``::text``
-# rather than ``concat()``, which looks up each argument's output function on every row.
-_TEXT_COLUMNS = (
-    "order_id", "req_reserved", "card_masked", "trace_no", "trace_time", "txn_type", "txn_sub_type", "biz_type",
-    "channel_type", "query_id", "card_type", "orig_query_id", "acquirer_code", "o_trace_no", "o_trace_time",
-    "o_query_id", "o_order_id",
-)  # fmt: skip
-
-SIMPLE_SQL = f"""(
-    ({" || ".join(f"coalesce(s.{c}::text, '')" for c in _TEXT_COLUMNS)}) ~ '^[ -~]*$'
-    AND length(translate(s.card_masked, '0123456789', '')) >= length(s.card_masked) - 10
-    AND s.amount < {AMOUNT_LIMIT} AND s.fee IS NOT NULL AND s.trans_time IS NOT NULL AND s.o_trans_time IS NOT NULL
-)"""
-
-
-def _line_sql(merchant: Organisation) -> str:
-    """The 607-byte ZM line (formats.md §6.4), field by field as ``network.zm_record`` fills a ZMRecord and the codec
-    writes it: one ``format()`` call, ``%-Ns`` pads text (NULL is blank); every padded value is at most its field's
-    width (varchar limits, ``left()`` in the inner query), so nothing is cut; constants are the record's defaults.
-    Every argument is cast to ``text``: ``format()`` looks up an argument's output function whenever its type
-    differs from the previous argument's, and varchar columns between text expressions did so ~20 times a row.
-    """
-    blank = " "
-    fields = [  # (format, argument or None for a constant)
-        ("%s", _txn_code("s.txn_type")),  # 1 交易代码
-        ("%-11s", "s.acquirer_code"),  # 2 代理机构标识码 (acquirer.code[:11])
-        ("%-11s", "s.acquirer_code"),  # 3 发送机构标识码
-        ("%-6s", "s.trace_no"),  # 4 系统跟踪号
-        ("%s", "s.trans_time"),  # 5 交易传输时间
-        ("%-19s", "s.card_masked"),  # 6 帐号
-        ("%s", "lpad(s.amount::text, 12, '0')"),  # 7 交易金额
-        (merchant.mcc.ljust(4), None),  # 8 商户类别
-        ("%-2s", "s.channel_type"),  # 9 终端类型
-        ("%-21s", "s.query_id"),  # 10 查询流水号
-        (blank * 2, None),  # 11 支付方式(旧)
-        ("%-32s", "s.order_id"),  # 12 商户订单号
-        ("%-2s", "s.card_type"),  # 13 支付卡类型
-        ("%-6s", "s.o_trace_no"),  # 14 原始交易的系统跟踪号
-        ("%-10s", "s.o_trans_time"),  # 15 原始交易日期时间
-        ("%s", _sign("s.fee", "D")),  # 16 商户手续费: sign …
-        ("%s", "lpad(abs(s.fee)::text, 12, '0')"),  # … and digits (no separator)
-        ("%s", _sign("s.settlement", "C")),  # 17 结算金额
-        ("%s", "lpad(abs(s.settlement)::text, 12, '0')"),
-        (blank * 4 + " " + blank * 15, None),  # 18 支付方式, 19 集团商户代码
-        ("%-2s", "s.txn_type"),  # 20 交易类型
-        ("%-2s", "s.txn_sub_type"),  # 21 交易子类
-        ("%-6s", "s.biz_type"),  # 22 业务类型
-        (blank * 2 + " " + blank * 4 + " " + blank * 32 + " " + blank, None),  # 23 帐号类型 … 26 交互方式
-        ("%-21s", "CASE WHEN s.orig_query_id <> '' THEN s.orig_query_id ELSE s.o_query_id END"),  # 27
-        (merchant.code.ljust(15), None),  # 28 商户代码
-        # 29 分账入账方式, 30 二级商户代码 (zeros), 31 二级商户简称, 32 二级商户分账入账金额 (zero, blank sign)
-        (blank + " " + "0" * 15 + " " + blank * 32 + " " + " " + "0" * 12, None),
-        ("%s", _sign("s.settlement", "C")),  # 33 清算净额 = settlement
-        ("%s", "lpad(abs(s.settlement)::text, 12, '0')"),
-        (blank * 8, None),  # 34 终端号
-        ("%-32s", "s.req_reserved"),  # 35 商户自定义域
-        # 36 优惠金额, 37 发票金额 (zero, blank sign), 38 分期付款附加手续费 (12), 39 期数, 40 交易介质
-        (" " + "0" * 12 + " " + " " + "0" * 12 + " " + " " + "0" * 11 + " " + blank * 2 + " " + blank, None),
-        ("%-32s", "s.o_order_id"),  # 41 原始交易订单号
-        (blank * 98, None),  # 42 保留使用
-    ]
-    template, args = [], []
-    glued = {16, 18, 28}  # indexes whose piece follows the previous one without a separator (sign + digits)
-    for index, (piece, arg) in enumerate(fields):
-        if index and index not in glued:
-            template.append(" ")
-        if arg is None:
-            template.append(piece.replace("%", "%%"))
-        else:
-            args.append(f"({arg})::text")
-            template.append(piece.replace("%", f"%{len(args)}$", 1))
-    # "%%": the statement goes through psycopg's client-side parameters, where a lone % starts a placeholder.
-    return f"format({_literal(''.join(template)).replace('%', '%%')}, {', '.join(args)})"
-
+# --- the ZM lines ---------------------------------------------------------------------------------------------------
 
 _JSON_COLUMNS = (
     "id", "merchant_id", "acquirer_id", "acquirer_code", "txn_time", "txn_type", "txn_sub_type", "biz_type",
@@ -235,15 +153,99 @@ _TXN_FIELDS = (
 )  # fmt: skip
 
 
-def zm_copy_sql(merchant: Organisation) -> str:
-    """``COPY (…) TO STDOUT``: a ZM line per row (without its line ending), or a JSON array for a row Python writes.
+def _signed(expr: str, zero_sign: str) -> str:
+    """``E12 + |n|`` for a ``D`` amount, ``2 × E12 + n`` for a ``C`` one (zero takes ``zero_sign``); NULL for NULL.
 
-    CSV whose quote is a control character: no line (printable ASCII) and no JSON text (control characters escaped)
-    holds it, a CR or a LF, so every row comes out as is, backslashes included, each ended by LF.
+    A fee or settlement SQL computes is within 12 digits when the row's amount is (:data:`_PRICED`): fees lie between
+    zero and the amount (available() refuses negative rate bounds), a settlement between ± the amount.
     """
-    json_row = f"json_build_array({', '.join(f's.{c}' for c in _JSON_COLUMNS)})::text"
-    select = f"SELECT CASE WHEN {SIMPLE_SQL} THEN {_line_sql(merchant)} ELSE {json_row} END FROM ({_rows_sql()}) s"
-    return f"COPY ({select}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+    if zero_sign == "D":
+        return f"CASE WHEN {expr} > 0 THEN {expr} + {2 * E12} ELSE {E12} - {expr} END"
+    return f"CASE WHEN s.amount >= {E12} THEN NULL WHEN {expr} < 0 THEN {E12} - {expr} ELSE {expr} + {2 * E12} END"
+
+
+# Rows SQL prices and times (else it hands them over whole, as a JSON array): an amount within 12 digits (amounts
+# are positive: txn_amount_positive), a fee it computes (not an original of another merchant's), times it resolves.
+# Each failing condition also leaves a NULL in the row's fields, so Python finds the row without another test.
+_PRICED = f"s.amount < {E12} AND s.fee IS NOT NULL AND s.trans_time IS NOT NULL AND s.o_trans_time IS NOT NULL"
+
+# What the COPY sends, in line order: (ZM field, SQL over the rows ``s``). NULL comes as ``\\N``, which no plain
+# row holds. Amounts take 13 bytes: the signed ones their own (sign + 12 digits), the amount its 12 digits and the
+# separator before them. The transaction code comes from the type (Python). The last two fields are not written:
+# they let Python rebuild a row.
+_SENT = (
+    ("acquirer_code", "s.acquirer_code"),
+    ("trace_no", "s.trace_no"),
+    ("trans_time", "s.trans_time"),
+    ("pan", "s.card_masked"),
+    ("amount", f"CASE WHEN s.amount < {E12} THEN s.amount + {E12} END"),
+    ("terminal_type", "s.channel_type"),
+    ("query_id", "coalesce(s.query_id, '')"),
+    ("order_id", "s.order_id"),
+    ("pay_card_type", "s.card_type"),
+    ("orig_trace_no", "coalesce(s.o_trace_no, '')"),
+    ("orig_trans_time", "s.o_trans_time"),
+    ("merchant_fee", _signed("s.fee", "D")),
+    ("settle_amount", _signed("s.settlement", "C")),
+    ("txn_type", "s.txn_type"),
+    ("txn_sub_type", "s.txn_sub_type"),
+    ("biz_type", "s.biz_type"),
+    ("orig_query_id", "CASE WHEN s.orig_query_id <> '' THEN s.orig_query_id ELSE coalesce(s.o_query_id, '') END"),
+    ("mer_reserved", "s.req_reserved"),
+    ("orig_order_id", "coalesce(s.o_order_id, '')"),
+    ("o_id", "coalesce(s.o_id, 0)"),  # the original, if any
+    ("row_json", f"CASE WHEN {_PRICED} THEN '' ELSE json_build_array({', '.join(f's.{c}' for c in _JSON_COLUMNS)})"
+     "::text END"),
+)  # fmt: skip
+# network.TXN_CODES by type (the file holds these types only): S22 payment, S31 void, S30 refund.
+_TXN_CODES = {**{code.encode(): b"S31" for code in VOID_TYPES}, b"04": b"S30"}
+_NAMES = tuple(name for name, _ in _SENT)
+_FIELD = {field.attr: field for field in ZM_FIELDS}
+_WIDE = ("amount", "merchant_fee", "settle_amount")  # sent as 13 digits
+# Written again further on: the sender code is the acquirer code, the net amount the settlement.
+_REPEATED = {"sender_code": "acquirer_code", "net_amount": "settle_amount"}
+# Fields written without the cut zm_record makes elsewhere ([:6], [:11], _fit …): the schema keeps them within
+# their width (struct would cut a longer value where the codec refuses it). Checked by available().
+_FITTING = {"card_masked": "pan", "query_id": "query_id", "card_type": "pay_card_type", "txn_type": "txn_type",
+            "orig_query_id": "orig_query_id", "trace_time": "trans_time"}  # fmt: skip
+
+
+def available() -> bool:
+    """True on PostgreSQL when every fee rate is non-negative and within bigint arithmetic, and the schema fits
+    the template."""
+    return (
+        connection.vendor == "postgresql"
+        and all(Transaction._meta.get_field(name).max_length <= _FIELD[attr].width for name, attr in _FITTING.items())
+        and not FeeRate.objects.filter(Q(rate_bp__gt=MAX_RATE_BP) | Q(min_fee__lt=0) | Q(max_fee__lt=0)).exists()
+    )
+
+
+def zm_copy_sql() -> str:
+    """``COPY (…) TO STDOUT``: the fields of :data:`_SENT` per row, in the text format (cheaper for the backend than
+    CSV) with a control character (0x02) as delimiter: plain fields (printable ASCII but the backslash) come as they
+    are; a backslash, NULL (``\\N``), a control character or the delimiter in a field come escaped."""
+    select = f"SELECT {', '.join(sql for _, sql in _SENT)} FROM ({_rows_sql()}) s"
+    return f"COPY ({select}) TO STDOUT WITH (FORMAT text, DELIMITER E'\\x02')"
+
+
+# COPY's text format: a backslash and a character stand for one character (``\\N``, alone, for NULL).
+_TEXT_TOKEN = re.compile(r"\\(.)|(\x02)|([^\\\x02]+)", re.DOTALL)
+_UNESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _text_fields(text: str) -> list[str | None]:
+    """The fields of one row of COPY's text format (delimiter 0x02, without its LF), escapes undone."""
+    fields: list[str | None] = []
+    parts: list[str] = []
+    for escaped, delimiter, plain in [*_TEXT_TOKEN.findall(text), ("", "\x02", "")]:
+        if delimiter:
+            fields.append(None if parts == ["\\N"] else "".join(parts))
+            parts = []
+        elif escaped:
+            parts.append("\\N" if escaped == "N" else _UNESCAPED.get(escaped, escaped))
+        else:
+            parts.append(plain)
+    return fields
 
 
 def merchant_simple(merchant: Organisation) -> bool:
@@ -252,10 +254,174 @@ def merchant_simple(merchant: Organisation) -> bool:
     return all(text.isascii() and text.isprintable() for text in (code, mcc)) and len(code) <= 15 and len(mcc) <= 4
 
 
-def _python_line(values: dict, merchant: Organisation, book: FeeBook, rule: str, index: int) -> bytes:
-    """A row the SQL left to Python: rebuild its ledger objects from the row's values, write it as the Python path."""
+# Bytes of a plain row: printable ASCII but the backslash, the delimiter and the row's LF. Anything else (the
+# backslash of an escape or of NULL, a control character, UTF-8 of non-ASCII text) makes the row one Python writes.
+_PLAIN = bytes(range(0x20, 0x7F)).replace(b"\\", b"") + b"\x02\n"
+_NOT_PLAIN = re.compile(rb"[^ -\[\]-~\x02\n]")
+_DIGITS = b"0123456789"
+_ZERO_DIGITS = bytes.maketrans(_DIGITS, b"0" * 10)
+_NOT_DIGITS = bytes(b for b in range(256) if b not in _DIGITS and b != 0x02)
+_SIGNS = bytes.maketrans(b"12", b"DC")
+_PADDING = bytes.maketrans(b"\x00", b" ")  # struct pads with NUL, which PostgreSQL text never holds
+# _fixed._check_time: MMDD within the month (0229 included), hh < 24, mm and ss < 60.
+_TIME = (
+    rb"(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9])|(?:0[13-9]|1[0-2])30|(?:0[13578]|1[02])31)"
+    rb"(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
+)
+_VALID_TIME = re.compile(_TIME)
+_VALID_TIMES = re.compile(rb"(?:" + _TIME + rb"\x02)*")
+_VALID_TIMES_OR_BLANK = re.compile(rb"(?:(?:" + _TIME + rb")?\x02)*")
+# A plain row of the right shape, written in place of a row Python writes (its line is then replaced).
+_STAND_IN = b"\x02".join(b"0101000000" if name == "trans_time" else b"" for name in _NAMES) + b"\n"
+
+
+class _LineWriter:
+    """Turns batches of COPY rows into CRLF lines at C speed: the rows' fields, the line's constants (the codec's
+    own bytes) and the repeated fields are zipped into one tuple a line and packed by one ``struct`` format (``Ns``
+    pads with NUL and cuts, as ``zm_record`` cuts); then, a batch at a time, NUL becomes a space and the leading
+    digit of the amounts a separator or a sign (strided slices of the batch's bytes, every line being
+    ``LINE_BYTES`` long)."""
+
+    def __init__(self, merchant: Organisation, book: FeeBook, rule: str) -> None:
+        self.merchant, self.book, self.rule = merchant, book, rule
+        self.width = len(_SENT)
+        self.index = {name: i for i, name in enumerate(_NAMES)}
+        line = ZM_CODEC.format_record(ZMRecord(mcc=merchant.mcc, mer_id=merchant.code)) + CRLF
+        spans = sorted(
+            [(_FIELD[name].end - 13 if name in _WIDE else _FIELD[name].start, _FIELD[name].end, name)
+             for name in _NAMES if name in _FIELD]
+            + [(_FIELD[name].start, _FIELD[name].end, name) for name in (*_REPEATED, "txn_code")]
+        )  # fmt: skip
+        self.layout: list[tuple[str, object]] = []  # ("row" | "column" | "code" | "constant", index or bytes)
+        formats, at = [], 0
+        for start, end, name in [*spans, (len(line), len(line), None)]:
+            if start > at:  # the constant bytes between two fields: pad bytes when blank, else an argument
+                constant = line[at:start]
+                if constant.strip(b" "):
+                    formats.append(f"{len(constant)}s")
+                    self.layout.append(("constant", constant))
+                else:
+                    formats.append(f"{len(constant)}x")
+            if name is None:
+                break
+            formats.append(f"{end - start}s")
+            if name == "txn_code":
+                self.layout.append(("code", self.index["txn_type"]))
+            elif name in _REPEATED:
+                self.layout.append(("column", self.index[_REPEATED[name]]))
+            else:
+                self.layout.append(("row", None))
+            at = end
+        formats += ["0s", "0s"]  # o_id and row_json: read, not written
+        self.layout += [("row", None), ("row", None)]
+        self.pack = struct.Struct("".join(formats)).pack
+        self.amount_lead = _FIELD["amount"].start - 1  # the separator the amount's leading digit stands on
+        self.signs = [_FIELD[name].start for name in ("merchant_fee", "settle_amount", "net_amount")]
+
+    def lines(self, rows: list, first: int) -> tuple[bytes, RecordError | None]:
+        """The lines of ``rows`` (row ``first`` of the file first), and the codec's error of the first row it
+        refuses, if any (the lines are then those before it)."""
+        raw = b"".join(rows)
+        odd: set[int] = set()
+        if raw.translate(None, _PLAIN):  # some row is not plain: find it, write a stand-in for now
+            odd = self.not_plain(rows, raw)
+            raw = b"".join(_STAND_IN if i in odd else row for i, row in enumerate(rows))
+        fields = raw.replace(b"\n", b"\x02").split(b"\x02")
+        column = self.column(fields)
+        cards = column("pan")
+        if b"0" * 11 in b"\x02".join(cards).translate(_ZERO_DIGITS, _NOT_DIGITS):  # a card number in clear
+            odd.update(i for i, card in enumerate(cards) if len(card) - len(card.translate(None, _DIGITS)) > 10)
+        for name, pattern in (("trans_time", _VALID_TIMES), ("orig_trans_time", _VALID_TIMES_OR_BLANK)):
+            times = column(name)
+            if not pattern.fullmatch(b"\x02".join(times) + b"\x02"):  # the codec refuses this time
+                odd.update(i for i, time in enumerate(times) if time and not _VALID_TIME.fullmatch(time))
+        each = iter(fields)
+        sources = [
+            each if kind == "row"
+            else repeat(value) if kind == "constant"
+            else map(_TXN_CODES.get, fields[value :: self.width], repeat(b"S22")) if kind == "code"
+            else iter(fields[value :: self.width])
+            for kind, value in self.layout
+        ]  # fmt: skip
+        buf = bytearray(b"".join(starmap(self.pack, zip(*sources, strict=False))).translate(_PADDING))
+        buf[self.amount_lead :: LINE_BYTES] = b" " * len(rows)
+        for at in self.signs:
+            buf[at::LINE_BYTES] = buf[at::LINE_BYTES].translate(_SIGNS)
+        for i in sorted(odd):
+            try:
+                buf[i * LINE_BYTES : (i + 1) * LINE_BYTES] = self.odd_line(bytes(rows[i]), first + i)
+            except RecordError as error:
+                return bytes(buf[: i * LINE_BYTES]), error
+        return bytes(buf), None
+
+    @staticmethod
+    def not_plain(rows: list, raw: bytes) -> set[int]:
+        """The indexes of the ``rows`` (joined: ``raw``) holding a byte a plain row does not hold."""
+        ends = list(accumulate(map(len, rows)))  # where each row (one COPY message) ends in raw
+        found, at = set(), 0
+        while match := _NOT_PLAIN.search(raw, at):
+            row = bisect_right(ends, match.start())
+            found.add(row)
+            at = ends[row]
+        return found
+
+    def column(self, fields: list[bytes]):
+        """A function giving one field of every row of the batch (the fields of all rows, in order)."""
+        return lambda name: fields[self.index[name] :: self.width][: len(fields) // self.width]
+
+    def odd_line(self, row: bytes, index: int) -> bytes:
+        """The line of a row the template does not write, by ``zm_record`` and the codec."""
+        values = dict(zip(_NAMES, _text_fields(row.decode("utf-8").removesuffix("\n")), strict=True))
+        if values["row_json"]:
+            return _python_line(dict(zip(_JSON_COLUMNS, json.loads(values["row_json"]), strict=True)), self.merchant,
+                                self.book, self.rule, index)  # fmt: skip
+        # A priced row (no NULL, amounts within 12 digits) with text the template cannot write: its fields are the
+        # ledger's values (traceTime already resolved) and the fee is SQL's, equal to settle_line's.
+        txn = Transaction(
+            merchant_id=self.merchant.pk,
+            txn_type=values["txn_type"],
+            txn_sub_type=values["txn_sub_type"],
+            biz_type=values["biz_type"],
+            channel_type=values["terminal_type"],
+            amount=int(values["amount"]) - E12,
+            query_id=values["query_id"],
+            trace_no=values["trace_no"],
+            trace_time=values["trans_time"],
+            orig_query_id=values["orig_query_id"],
+            card_masked=values["pan"],
+            card_type=values["pay_card_type"],
+            order_id=values["order_id"],
+            req_reserved=values["mer_reserved"],
+        )
+        txn.merchant = self.merchant
+        txn.acquirer = Organisation(code=values["acquirer_code"])
+        if int(values["o_id"]):
+            txn.orig = Transaction(
+                id=int(values["o_id"]),
+                trace_no=values["orig_trace_no"],
+                trace_time=values["orig_trans_time"],
+                query_id="",
+                order_id=values["orig_order_id"],
+            )
+        fee, settlement = (_unsigned(values[name]) for name in ("merchant_fee", "settle_amount"))
+        return _codec_line(txn, SettleLine(category_of(txn.txn_type), txn.amount, fee, settlement), index)
+
+
+def _unsigned(text: str) -> int:
+    """The signed amount of ``_signed``'s encoding."""
+    value = int(text)
+    return value - 2 * E12 if value >= 2 * E12 else E12 - value
+
+
+def _codec_line(txn: Transaction, line: SettleLine, index: int) -> bytes:
+    """The Python path's line: ``zm_record`` written by the codec."""
     from .network import zm_record
 
+    return ZM_CODEC.format_record(zm_record(txn, line), index) + CRLF
+
+
+def _python_line(values: dict, merchant: Organisation, book: FeeBook, rule: str, index: int) -> bytes:
+    """A row the SQL handed over: rebuild its ledger objects from the row's values, write it as the Python path."""
     txn = Transaction(
         id=values["id"],
         merchant_id=values["merchant_id"],
@@ -276,33 +442,26 @@ def _python_line(values: dict, merchant: Organisation, book: FeeBook, rule: str,
             query_id=values["o_query_id"],
             order_id=values["o_order_id"],
         )
-    return ZM_CODEC.format_record(zm_record(txn, settle_line(txn, book, rule)), index) + CRLF
+    return _codec_line(txn, settle_line(txn, book, rule), index)
 
 
 def zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
     """The ZM file of the merchant day as byte chunks (CRLF lines), streamed from ``COPY … TO STDOUT``."""
     if not merchant_simple(merchant):
         raise ValueError("the merchant's code or MCC is not printable ASCII: use the Python path")
-    book, rule = FeeBook(), fee_return_rule()  # read before the COPY holds the connection
+    rule = fee_return_rule()
+    writer = _LineWriter(merchant, FeeBook(), rule)  # the fee book is read before the COPY holds the connection
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
-    batch: list = []
-    index = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(zm_copy_sql(merchant), params) as copy:
-        for data in copy:
-            if data[0] == 0x5B:  # "[": a row for Python
-                if batch:
-                    yield b"".join(batch).replace(b"\n", CRLF)
-                    batch.clear()
-                yield _python_line(dict(zip(_JSON_COLUMNS, json.loads(bytes(data)), strict=True)), merchant, book,
-                                   rule, index)  # fmt: skip
-            else:
-                batch.append(data)
-                if len(batch) >= BATCH_ROWS:
-                    yield b"".join(batch).replace(b"\n", CRLF)
-                    batch.clear()
-            index += 1
-    if batch:
-        yield b"".join(batch).replace(b"\n", CRLF)
+    first = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(zm_copy_sql(), params) as copy:
+        rows = iter(copy)
+        while batch := list(islice(rows, BATCH_ROWS)):
+            chunk, error = writer.lines(batch, first)
+            if chunk:
+                yield chunk
+            if error:
+                raise error
+            first += len(batch)
 
 
 # --- RD summary ---------------------------------------------------------------------------------------------------

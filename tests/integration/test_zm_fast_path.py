@@ -2,8 +2,10 @@
 
 A generated settlement day holds payments, voids and refunds (with and without an original, full and partial),
 every card type, fees at the rate's minimum and maximum and exactly on a half fen, a merchant's own rate over the
-default, a class without any rate, and rows the SQL hands to Python (Chinese and control characters in text fields,
-an original of another merchant, a traceTime to derive from txnTime). Marked ``integration`` by the lane's conftest.
+default, a class without any rate, zero fees and settlements (their signs), a code longer than its field, and rows
+the template leaves to the codec (Chinese, control characters, the bytes COPY escapes and a backslash in text
+fields, an original of another merchant); a traceTime to derive from txnTime; batches of any size. Marked
+``integration`` by the lane's conftest.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from payments.models import Transaction
 from reconciliation.models import FeeRate
 from reconciliation.producers import network, network_pg
 from reconciliation.services.close import settlement_compute_day
+from tests.factories import AcquirerFactory
 
 BJ = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 3, 10)
@@ -129,6 +132,14 @@ def day_ledger(merchant_a, merchant_b, rates):
     foreign = Ledger(merchant_b).add(seconds=-86400, amount=30000, card_type="01")
     ledger.reverse(foreign, seconds=50004, txn_type="04", amount=30000)
     ledger.add(seconds=50005, amount=999_999_999_999, card_type="03")
+    # Bytes the CSV of the COPY quotes or uses as its delimiter and NULL; a shorter card number; '%' in text.
+    ledger.add(seconds=50010, req_reserved="quote\x01sep\x02nul\x04", order_id="100%s %d %%")
+    ledger.add(seconds=50011, req_reserved="line\nfeed\r", card_masked="622202******1234")
+    # A void of the 1-fen payment: its fee (1 fen) comes back, a zero settlement (sign C); the 'other' card type
+    # above has no rate: a zero fee (sign D).
+    ledger.reverse(payments[0], seconds=50012, txn_type="31", amount=1)
+    # Another acquirer, whose code is longer than the field (zm_record cuts it to 11).
+    ledger.add(seconds=50013, acquirer_id=AcquirerFactory(code="ACQ123456789012").pk)
     # Not in A's file: failed, other day, other merchant, a pre-authorisation.
     ledger.add(seconds=50006, status="failed")
     ledger.add(seconds=90000, settle_date=DAY + timedelta(days=1))
@@ -163,10 +174,11 @@ def python_rd(merchant) -> bytes:
 def test_fast_zm_is_byte_identical_to_the_python_path(merchant_a, day_ledger, monkeypatch):
     # given a day with every kind of row
     expected = python_zm(merchant_a)
-    handed_over = []
-    original = network_pg._python_line
+    handed_over, priced_by_python = [], []
+    codec_line, python_line = network_pg._codec_line, network_pg._python_line
+    monkeypatch.setattr(network_pg, "_codec_line", lambda txn, *a: handed_over.append(txn) or codec_line(txn, *a))
     monkeypatch.setattr(
-        network_pg, "_python_line", lambda values, *a: handed_over.append(values) or original(values, *a)
+        network_pg, "_python_line", lambda values, *a: priced_by_python.append(values) or python_line(values, *a)
     )
     # when the database writes the file
     fast = b"".join(network_pg.zm_chunks(merchant_a, DAY))
@@ -174,19 +186,38 @@ def test_fast_zm_is_byte_identical_to_the_python_path(merchant_a, day_ledger, mo
     assert network_pg.available()
     assert fast.split(b"\r\n") == expected.split(b"\r\n")
     assert fast == expected
-    # only the four rows SQL cannot write went through Python: Chinese, control characters, emoji, foreign original
-    assert sorted(values["req_reserved"] for values in handed_over) == sorted(
-        ["", "备注：退款原因备注：退款原因备注：退款原因", "tab\there\x7fdel", "€uro ½ 😀 emoji"]
-    )
+    # only the rows the template cannot write went through the codec: Chinese, control characters (a tab, DEL, and
+    # the bytes PostgreSQL escapes), emoji, a backslash (escaped too), and the foreign original, whose fee only
+    # settle_line knows
+    odd = ["", "备注：退款原因备注：退款原因备注：退款原因", "tab\there\x7fdel", "€uro ½ 😀 emoji",
+           "quote\x01sep\x02nul\x04", "line\nfeed\r"]  # fmt: skip
+    backslashed = list(Transaction.objects.filter(merchant=merchant_a, req_reserved__contains="\\"))
+    assert backslashed
+    assert sorted(txn.req_reserved for txn in handed_over) == sorted(odd + [txn.req_reserved for txn in backslashed])
+    assert [values["req_reserved"] for values in priced_by_python] == [""]
     lines = fast.split(b"\r\n")
     assert lines[-1] == b""
     assert {len(line) for line in lines[:-1]} == {607}
+    # the signs written in place of the leading digit, zero signs included; the repeated fields repeated
+    assert {line[166:167] for line in lines[:-1]} == {line[180:181] for line in lines[:-1]} == {b"C", b"D"}
+    assert b"D000000000000" in {line[166:179] for line in lines[:-1]}
+    assert b"C000000000000" in {line[180:193] for line in lines[:-1]}
+    assert all(line[180:193] == line[374:387] and line[4:15] == line[16:27] for line in lines[:-1])
+    assert b"ACQ12345678" in {line[4:15] for line in lines[:-1]}
     assert (
         len(lines) - 1
         == Transaction.objects.filter(
             merchant=merchant_a, settle_date=DAY, status="success", txn_type__in=["01", "03", "04", "31", "33"]
         ).count()
     )
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, 64])
+def test_fast_zm_across_batch_boundaries(merchant_a, day_ledger, monkeypatch, batch_rows):
+    # given batches that split the day anywhere: rows Python writes first, last or alone in a batch
+    monkeypatch.setattr(network_pg, "BATCH_ROWS", batch_rows)
+    # then every batch gives the Python path's bytes
+    assert b"".join(network_pg.zm_chunks(merchant_a, DAY)) == python_zm(merchant_a)
 
 
 def test_fast_zm_under_the_proportional_fee_return_rule(merchant_a, day_ledger, settings):
@@ -235,14 +266,23 @@ def test_empty_day_gives_an_empty_file(merchant_a, rates):
         {"trace_time": "0230120000"},  # ten digits, no such day: the codec refuses it
         {"amount": 1_000_000_000_000},  # 13 digits do not fit the amount field
         {"card_masked": "6222021234567890128"},  # a clear card number
+        {"trace_time": "1231240000"},  # hour 24
+        {"trace_time": "１２３１２３５９５９"},  # ten digits for str.isdigit, not ASCII
+        {"query_id": "7026000000000000000\t1"},  # a control character outside the fields _fit cleans
     ],
 )
 def test_rows_the_codec_refuses_fail_on_both_paths(merchant_a, rates, fields):
     ledger = Ledger(merchant_a)
     ledger.add(seconds=1)
-    ledger.add(seconds=2, **fields)
+    ledger.add(seconds=2)
+    bad = ledger.add(seconds=3, **fields)
+    ledger.add(seconds=4)
     with pytest.raises(RecordError) as python_error:
         python_zm(merchant_a)
+    chunks = []
     with pytest.raises(RecordError) as fast_error:
-        b"".join(network_pg.zm_chunks(merchant_a, DAY))
+        chunks.extend(network_pg.zm_chunks(merchant_a, DAY))
     assert str(fast_error.value) == str(python_error.value)
+    # the lines before the refused row were written, as the Python writer streams them
+    bad.delete()
+    assert b"".join(chunks) == b"\r\n".join(python_zm(merchant_a).split(b"\r\n")[:2]) + b"\r\n"
