@@ -142,20 +142,27 @@ def _altered_day(merchant_a, merchant_b, ledger_day):
     return records, expected, extra
 
 
-def test_altered_day_gives_the_same_classes_as_the_codec_path(merchant_a, merchant_b, ledger_day, codec_path):
-    records, expected, extra = _altered_day(merchant_a, merchant_b, ledger_day)
-    name, data = build_zip(mer_id=merchant_a.code, settle_date=DAY, zm=write_zm(records))
-
+def _day_on_both_paths(mer_id: str, records, codec_path) -> tuple[list, dict, list]:
+    """Import the day's file by the fast path, then (forgotten) by the codec path: both completed, same
+    classes, totals and records. Returns the fast path's (classes, class totals, records)."""
+    name, data = build_zip(mer_id=mer_id, settle_date=DAY, zm=write_zm(records))
     fast = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
     fast_classes, fast_totals, fast_records = _classes(fast), fast.class_totals, _records(fast)
     _forget(fast)
     codec_path()
     slow = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
-
     assert fast.status == slow.status == RunStatus.COMPLETED
     assert fast_classes == _classes(slow)
     assert fast_totals == slow.class_totals
     assert fast_records == _records(slow)
+    return fast_classes, fast_totals, fast_records
+
+
+def test_altered_day_gives_the_same_classes_as_the_codec_path(merchant_a, merchant_b, ledger_day, codec_path):
+    records, expected, extra = _altered_day(merchant_a, merchant_b, ledger_day)
+
+    fast_classes, fast_totals, _ = _day_on_both_paths(merchant_a.code, records, codec_path)
+
     assert fast_classes == sorted(
         [(cls, t.query_id, t.order_id, t.pk) for cls, t in expected]
         + [("upstream_only", extra.query_id, "EXTRA0001", None)]
@@ -310,17 +317,9 @@ def test_lines_of_another_ledger_day_are_linked_on_both_paths(merchant_a, ledger
     (same,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=before)
     (changed,) = ledger_day(merchant_a, 1, txn_time=earlier, settle_date=before)
     records = [record_of(t) for t in day_rows] + [record_of(same), record_of(changed, amount=changed.amount + 1)]
-    name, data = build_zip(mer_id=merchant_a.code, settle_date=DAY, zm=write_zm(records))
 
-    fast = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
-    fast_classes, fast_totals, fast_records = _classes(fast), fast.class_totals, _records(fast)
-    _forget(fast)
-    codec_path()
-    slow = reconciliation_import(actor=None, source=RunSource.COMMAND, data=data, file_name=name, now=AFTER_CLOSE)
+    fast_classes, fast_totals, fast_records = _day_on_both_paths(merchant_a.code, records, codec_path)
 
-    assert fast.status == slow.status == RunStatus.COMPLETED
-    assert fast_classes == _classes(slow) == [("amount", changed.query_id, changed.order_id, changed.pk)]
-    assert fast_totals == slow.class_totals
+    assert fast_classes == [("amount", changed.query_id, changed.order_id, changed.pk)]
     assert fast_totals["matched"]["count"] == 3
-    assert fast_records == _records(slow)
     assert {r[-1] for r in fast_records} == {t.pk for t in [*day_rows, same, changed]}
