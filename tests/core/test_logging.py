@@ -2,7 +2,7 @@
 
 import logging
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from portal.core.logging import RedactSecretsFilter, redact
@@ -46,6 +46,8 @@ def test_a_luhn_valid_pan_never_survives(pan, before, after, sep):
     ),
 )
 def test_secret_values_are_blanked(key, sep, value):
+    # A value found elsewhere in the line ("passwo" in "password") cannot tell whether it was blanked.
+    assume(value not in f"login attempt {key}{sep} from 10.0.0.1")
     line = f"login attempt {key}{sep}{value} from 10.0.0.1"
     cleaned = redact(line)
     assert value not in cleaned
