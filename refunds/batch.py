@@ -40,7 +40,9 @@ from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.registry import BatchKind, LineError, LineResult, ParsedLine
 
 from . import gateway
+from .bulk import BULK
 from .formats.columns import BEIJING, LABELS
+from .formats.parse import line_data
 from .formats.parse import parse as parse_file
 from .formats.result import ResultRow, write_text_result, write_xlsx_result
 from .models import Refund
@@ -105,7 +107,10 @@ COLUMNS = {**LABELS}
 
 
 def refund_parse(stream, fmt, ctx):
-    return parse_file(stream, fmt)
+    for item in parse_file(stream, fmt):
+        if isinstance(item, ParsedLine):
+            line_data(item.data)
+        yield item
 
 
 def _batch_merchant(batch) -> Organisation:
@@ -134,10 +139,12 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
     originals_q = _originals(merchant.pk, "query_id", by_qid)
     originals_o = _originals(merchant.pk, "order_id", by_order)
     order_ids = {p.order_id for p in candidates}
-    # Lines the pipeline will refuse as duplicate order ids (``held_ids``) must not take any of the
-    # refundable amount.
-    used, held_ids = _used_and_held_order_ids(merchant.pk, order_ids)
-    seen: set[str] = set()
+    used, held = _used_and_held_order_ids(merchant.pk, order_ids)
+    # The first line of the file naming an order id keeps it (earlier chunks: the valid ones hold it in
+    # the database, the invalid ones are remembered here); a later line naming it is a duplicate and
+    # takes none of the refundable amount.
+    first_lines = ctx.state.setdefault("refund_first_lines", {}) if ctx is not None else {}
+    seen: dict[str, int] = {}
     window = merchant_refund_window_days(merchant)
     today = current_settlement_day(now)
 
@@ -146,9 +153,15 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         if line.order_id in used:
             refuse(line, "order_id_used", "orderId", order_id=line.order_id)
             continue
-        if line.order_id in seen or line.order_id in held_ids:
-            continue  # the pipeline refuses it as a duplicate order id
-        seen.add(line.order_id)
+        holder = held.get(line.order_id)
+        if holder is not None and holder[0] != batch.pk:
+            refuse(line, "duplicate_order_id", "orderId", order_id=line.order_id, batch_id=holder[0], line_no=holder[1])
+            continue
+        first = seen.get(line.order_id) or first_lines.get(line.order_id) or (holder[1] if holder else None)
+        if first is not None:
+            refuse(line, "duplicate_order_id_in_file", "orderId", order_id=line.order_id, line_no=first)
+            continue
+        seen[line.order_id] = line.line_no
         qid = line.data.get("origQryId")
         if qid:
             original = originals_q.get(qid)
@@ -182,18 +195,18 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         resolved.append((line, original))
 
     ids = {o.pk for _l, o in resolved}
-    held = defaultdict(int)
+    held_amounts = defaultdict(int)
     # What this file's earlier chunks took of each original, kept for the run (the database would
     # give the same sum: those lines are valid and not in the ledger); other batches are asked.
     own = ctx.state.setdefault("refund_held_by_file", defaultdict(int)) if ctx is not None else defaultdict(int)
     if ids:
         for pk, amount in reserved_by_refunds(ids).items():
-            held[pk] += amount
+            held_amounts[pk] += amount
         exclude_batch = batch.pk if ctx is not None else None
         if exclude_batch is None or _other_live_batches(batch, merchant):
             for pk, amount in reserved_by_lines(ids, exclude_batch_id=exclude_batch).items():
-                held[pk] += amount
-    left = {o.pk: o.amount - o.refunded_amount - held[o.pk] - own.get(o.pk, 0) for _l, o in resolved}
+                held_amounts[pk] += amount
+    left = {o.pk: o.amount - o.refunded_amount - held_amounts[o.pk] - own.get(o.pk, 0) for _l, o in resolved}
     for line, original in resolved:
         remaining = left[original.pk]
         if line.amount > remaining:
@@ -212,8 +225,14 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
         line.ref = str(original.pk)
         line.merchant_id = merchant.pk
         line.data["origId"] = original.pk
-        line.data["origQryIdResolved"] = original.query_id or ""
+        if not line.data.get("origQryId"):
+            # named by order id and time: the query id found (by query id: the same as origQryId)
+            line.data["origQryIdResolved"] = original.query_id or ""
         line.data["txnType"] = "31" if void else "04"
+    refused = {e.line_no for e in errors}
+    for order_id, line_no in seen.items():
+        if line_no in refused:
+            first_lines[order_id] = line_no
     return errors
 
 
@@ -275,37 +294,42 @@ def _originals(merchant_id: int, column: str, values: set[str]) -> dict[str, _Or
     return {row[key]: _Original(*row) for row in rows}
 
 
-def _used_and_held_order_ids(merchant_id: int, order_ids: set[str]) -> tuple[set[str], set[str]]:
+def _used_and_held_order_ids(merchant_id: int, order_ids: set[str]) -> tuple[set[str], dict[str, tuple[int, int]]]:
     """Of ``order_ids``: those already used by a single refund or a ledger row of the merchant, and
-    those already held by a batch line (this file's earlier chunks included). One round trip on
-    PostgreSQL."""
+    those already held by a batch line (this file's earlier chunks included), with the holder's
+    ``(batch_id, line_no)``. One round trip on PostgreSQL."""
     if not order_ids:
-        return set(), set()
+        return set(), {}
     if _pg():
         sql = (
-            f"SELECT order_id, false FROM {Refund._meta.db_table} WHERE merchant_id = %s AND order_id = ANY(%s) "
-            f"UNION ALL SELECT order_id, false FROM {Transaction._meta.db_table} "
+            f"SELECT order_id, NULL::bigint, NULL::int FROM {Refund._meta.db_table} "
             "WHERE merchant_id = %s AND order_id = ANY(%s) "
-            f"UNION ALL SELECT order_id, true FROM {BatchOrderId._meta.db_table} "
+            f"UNION ALL SELECT order_id, NULL, NULL FROM {Transaction._meta.db_table} "
+            "WHERE merchant_id = %s AND order_id = ANY(%s) "
+            f"UNION ALL SELECT order_id, batch_id, line_no FROM {BatchOrderId._meta.db_table} "
             "WHERE family = %s AND merchant_id = %s AND order_id = ANY(%s)"
         )
         ids = list(order_ids)
-        used, held = set(), set()
+        used, held = set(), {}
         with connection.cursor() as cursor:
             cursor.execute(sql, [merchant_id, ids, merchant_id, ids, BATCH_KIND, merchant_id, ids])
-            for order_id, is_held in cursor.fetchall():
-                (held if is_held else used).add(order_id)
+            for order_id, batch_id, line_no in cursor.fetchall():
+                if batch_id is None:
+                    used.add(order_id)
+                else:
+                    held[order_id] = (batch_id, line_no)
         return used, held
     used = set(
         Refund.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
     ) | set(
         Transaction.objects.filter(merchant_id=merchant_id, order_id__in=order_ids).values_list("order_id", flat=True)
     )
-    held = set(
-        BatchOrderId.objects.filter(family=BATCH_KIND, merchant_id=merchant_id, order_id__in=order_ids).values_list(
-            "order_id", flat=True
-        )
-    )
+    held = {
+        order_id: (batch_id, line_no)
+        for order_id, batch_id, line_no in BatchOrderId.objects.filter(
+            family=BATCH_KIND, merchant_id=merchant_id, order_id__in=order_ids
+        ).values_list("order_id", "batch_id", "line_no")
+    }
     return used, held
 
 
@@ -335,6 +359,11 @@ def _prepare(line) -> tuple[str, datetime]:
     return data["txnType"], now
 
 
+def _orig_query_id(line) -> str:
+    """The original's query id: the line's ``origQryId``, or the one found for its order id and time."""
+    return line.data.get("origQryIdResolved") or line.data.get("origQryId", "")
+
+
 def _cap_allows(line) -> bool:
     """Under a row lock on the original: is this line's amount still within what is refundable,
     counting every other refund and line in flight? (The last guard before money moves.)"""
@@ -360,7 +389,7 @@ def _outcome(batch, line, merchant, txn_type, txn_time, answer: gateway.Answer) 
             txn_time=txn_time,
             txn_type=txn_type,
             amount=line.amount,
-            orig_query_id=line.data.get("origQryIdResolved", ""),
+            orig_query_id=_orig_query_id(line),
             answer=answer,
         )
         status = LineStatus.SUCCEEDED if answer.status == gateway.SUCCEEDED else LineStatus.FAILED
@@ -377,7 +406,7 @@ def _send_and_settle(batch, line, merchant, txn_type, txn_time) -> LineResult:
             txn_type=txn_type,
             order_id=line.order_id,
             amount=line.amount,
-            orig_query_id=line.data.get("origQryIdResolved", ""),
+            orig_query_id=_orig_query_id(line),
             txn_time=txn_time,
             req_reserved=line.data.get("reqReserved", ""),
         )
@@ -498,6 +527,8 @@ def batch_lines_reconcile(*, cutoff) -> int:
 def _rows(batch, lines, totals: dict):
     for line in lines:
         request = dict(line.data or {})
+        if request:  # a parsed line: its order id, amount and currency (not kept in ``data``)
+            request = {"orderId": line.order_id, "txnAmt": str(line.amount), "currencyCode": "156", **request}
         result = dict(line.result or {})
         if line.status == LineStatus.INVALID:
             result = {"respCode": "", "respMsg": render_message(line.error_code, line.error_params, _KIND)}
@@ -553,6 +584,7 @@ _KIND = BatchKind(
     sample_columns=("origQryId", "origOrderId", "reason"),
     requires_merchant=True,
     description=_("Batch refund file (批量退货): text or Excel; see the format page."),
+    bulk=BULK,
 )
 
 

@@ -5,9 +5,11 @@
 (COPY on PostgreSQL, bulk INSERT elsewhere) together with the progress counters, and ends in
 ``validated`` or ``invalid``. On PostgreSQL a chunk's order ids are held with one ``INSERT ... SELECT
 FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (holders read only for keys not inserted).
-Memory stays bounded by one chunk. A re-run after a crash (same batch
-still ``validating``) takes over with a new work token, drops the partial lines and starts over;
-the superseded run stops at its next chunk.
+Memory stays bounded by one chunk. On PostgreSQL a kind with a ``bulk`` validation (the refund kind)
+validates the whole file in the database instead (``_run_bulk``): staged with ``COPY``, checked in
+sets, written with one ``INSERT ... SELECT`` in the transaction that finishes the batch. A re-run
+after a crash (same batch still ``validating``) takes over with a new work token, drops the partial
+lines and starts over; the superseded run stops at its next chunk.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,8 +51,8 @@ def _claim(batch_id: int) -> tuple[Batch, str] | None:
             # A re-run after a crash: take over only a batch still validating.
             if not Batch.objects.filter(pk=batch_id, status=BatchStatus.VALIDATING).update(work_token=token):
                 return None
-            BatchLine.objects.filter(batch_id=batch_id).delete()
             _release_order_ids(batch_id)
+            BatchLine.objects.filter(batch_id=batch_id).delete()
             Batch.objects.filter(pk=batch_id).update(**_ZERO)
     return Batch.objects.select_related("organisation", "merchant").get(pk=batch_id), token
 
@@ -78,7 +80,7 @@ def batch_validate(*, batch_id: int) -> str | None:
         return None
     batch, token = claimed
     try:
-        _run(batch, token)
+        finished = _run(batch, token)
     except _Superseded:
         return None
     except FileRejected as exc:
@@ -88,6 +90,8 @@ def batch_validate(*, batch_id: int) -> str | None:
     except Exception as exc:  # a parser bug or hostile input: fail closed, log no content
         logger.error("batch %s: validation failed with %s", batch_id, type(exc).__name__)
         return _fail_file(batch, token, "file_unreadable", {})
+    if finished is not None:
+        return finished[0]
     return _finish(batch, token)
 
 
@@ -110,8 +114,11 @@ def _open_for_parse(batch: Batch) -> Iterator:
             yield stream, raw
 
 
-def _run(batch: Batch, token: str) -> None:
+def _run(batch: Batch, token: str) -> tuple[str] | None:
+    """Validate the file; ``(final status,)`` when the run also finished the batch (the bulk path)."""
     kind = get_kind(batch.kind)
+    if kind.bulk is not None and connection.vendor == "postgresql":
+        return (_run_bulk(batch, kind, token),)
     ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
     ctx.state["_valid_index"] = 0
     chunk_size = settings.BATCH_VALIDATE_CHUNK
@@ -352,12 +359,134 @@ def _insert_lines(rows: list[tuple]) -> None:
     BatchLine.objects.bulk_create([BatchLine(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500)
 
 
+# --- PostgreSQL: the whole file at once ---------------------------------------------------------------
+
+
+def _run_bulk(batch: Batch, kind, token: str) -> str:
+    """The kind stages the file in temporary tables (``COPY``, progress as it reads), then one
+    transaction writes every line and holds the valid lines' order ids with ``INSERT ... SELECT``
+    over the kind's checked lines, sets the counters and finishes the batch (``validated``/``invalid``
+    with its audit row): nothing is half-written. Returns the final status."""
+    ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
+    with _open_for_parse(batch) as (stream, counter):
+
+        def progress() -> None:
+            fields = {"updated_at": timezone.now()}
+            if counter is not None:
+                fields["progress_bytes"] = counter.plain_read
+            if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(**fields):
+                raise _Superseded
+
+        try:
+            kind.bulk.stage(batch, stream, ctx, progress)
+            with transaction.atomic():
+                # The batch row first: it serialises the write against a cancel or a run that took over.
+                if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(
+                    updated_at=timezone.now(), progress_bytes=counter.plain_read if counter is not None else 0
+                ):
+                    raise _Superseded
+                sql, params = kind.bulk.lines(batch, ctx)
+                _write_bulk(batch, kind, sql, params)
+                status = _finish(batch, token)
+                if status is None:
+                    raise _Superseded
+        finally:
+            try:
+                kind.bulk.cleanup(ctx)
+            except DatabaseError:  # a broken connection takes its temporary tables with it
+                logger.warning("batch %s: dropping the staging tables failed", batch.pk)
+    return status
+
+
+def _write_bulk(batch: Batch, kind, select_sql: str, params: dict) -> None:
+    """Insert the kind's lines (``chunk_no`` from the valid lines' ``rank``) and, from the rows
+    inserted, hold the valid lines' order ids, in one statement that also returns the counters. The
+    kind's lines already refuse order ids held by other batches; should another batch take one
+    meanwhile (a race its read could not see), the statement is run again with ``ON CONFLICT DO
+    NOTHING`` and such a line becomes ``duplicate_order_id``, as in the chunked path."""
+    args = dict(
+        params,
+        _batch=batch.pk,
+        _valid=LineStatus.VALID.value,
+        _invalid=LineStatus.INVALID.value,
+        _per_chunk=settings.BATCH_CHUNK_SIZE,
+        _now=timezone.now(),
+        _family=kind.family,
+        _merchant=batch.merchant_id or batch.organisation_id,
+    )
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute(_bulk_sql(select_sql, on_conflict=False), args)
+        except IntegrityError:
+            cursor.execute(_bulk_sql(select_sql, on_conflict=True), args)
+        held, total, valid, total_amount, valid_amount = cursor.fetchone()
+        if held < valid:
+            valid, valid_amount = _bulk_lost_order_ids(cursor, batch, kind)
+    Batch.objects.filter(pk=batch.pk).update(
+        total_lines=total,
+        valid_lines=valid,
+        invalid_lines=total - valid,
+        total_amount=total_amount,
+        valid_amount=valid_amount,
+    )
+
+
+def _bulk_sql(select_sql: str, *, on_conflict: bool) -> str:
+    lines_table, ids_table = BatchLine._meta.db_table, BatchOrderId._meta.db_table
+    # Without ON CONFLICT every valid line's order id is inserted (or the statement fails): no count needed.
+    held = (
+        " ON CONFLICT (family, merchant_id, order_id) DO NOTHING RETURNING 1) SELECT (SELECT count(*) FROM held), "
+        if on_conflict
+        else ") SELECT count(*) FILTER (WHERE status = %(_valid)s), "
+    )
+    return (
+        f"WITH ins AS (INSERT INTO {lines_table} ({', '.join(_COLUMNS)}) "
+        "SELECT %(_batch)s, s.line_no, left(coalesce(s.order_id, ''), 64), s.merchant_id, coalesce(s.amount, 0), "
+        "left(coalesce(s.ref, ''), 64), coalesce(s.data, '{}'::jsonb), "
+        "CASE WHEN s.error_code IS NULL THEN %(_valid)s ELSE %(_invalid)s END, "
+        "CASE WHEN s.error_code IS NULL THEN s.rank / %(_per_chunk)s END, "
+        "left(coalesce(s.error_code, ''), 64), left(coalesce(s.error_column, ''), 64), "
+        f"coalesce(s.error_params, '{{}}'::jsonb), '{{}}'::jsonb, %(_now)s FROM ({select_sql}) s "
+        "RETURNING line_no, order_id, merchant_id, status, amount), "
+        f"held AS (INSERT INTO {ids_table} (family, merchant_id, order_id, batch_id, line_no) "
+        "SELECT %(_family)s, coalesce(merchant_id, %(_merchant)s), order_id, %(_batch)s, line_no FROM ins "
+        f"WHERE status = %(_valid)s{held}count(*), count(*) FILTER (WHERE status = %(_valid)s), "
+        "coalesce(sum(amount), 0), coalesce(sum(amount) FILTER (WHERE status = %(_valid)s), 0) FROM ins"
+    )
+
+
+def _bulk_lost_order_ids(cursor, batch: Batch, kind) -> tuple[int, int]:
+    """Valid lines whose order id is held by another batch: invalid, naming the holder; the valid
+    lines' chunks numbered again. Returns the valid lines' count and amount."""
+    lines_table, ids_table = BatchLine._meta.db_table, BatchOrderId._meta.db_table
+    merchant = batch.merchant_id or batch.organisation_id
+    cursor.execute(
+        f"UPDATE {lines_table} l SET status = %s, chunk_no = NULL, error_code = 'duplicate_order_id', "
+        "error_column = 'orderId', error_params = jsonb_build_object('order_id', l.order_id, 'batch_id', h.batch_id, "
+        f"'line_no', h.line_no) FROM {ids_table} h WHERE l.batch_id = %s AND l.status = %s AND h.family = %s "
+        "AND h.merchant_id = coalesce(l.merchant_id, %s) AND h.order_id = l.order_id AND h.batch_id <> %s",
+        [LineStatus.INVALID.value, batch.pk, LineStatus.VALID.value, kind.family, merchant, batch.pk],
+    )
+    cursor.execute(
+        f"UPDATE {lines_table} l SET chunk_no = n.chunk FROM (SELECT id, (row_number() OVER (ORDER BY line_no) - 1) "
+        f"/ %s AS chunk FROM {lines_table} WHERE batch_id = %s AND status = %s) n WHERE l.id = n.id "
+        "AND l.chunk_no IS DISTINCT FROM n.chunk",
+        [settings.BATCH_CHUNK_SIZE, batch.pk, LineStatus.VALID.value],
+    )
+    cursor.execute(
+        f"SELECT count(*), coalesce(sum(amount), 0) FROM {lines_table} WHERE batch_id = %s AND status = %s",
+        [batch.pk, LineStatus.VALID.value],
+    )
+    return cursor.fetchone()
+
+
 def _fail_file(batch: Batch, token: str, code: str, params: dict) -> str | None:
     with transaction.atomic():
         if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(**_ZERO):
             return None
-        BatchLine.objects.filter(batch_id=batch.pk).delete()
         _release_order_ids(batch.pk)
+        BatchLine.objects.filter(batch_id=batch.pk).delete()
         left = batch_transition(
             batch_id=batch.pk,
             old={BatchStatus.VALIDATING},

@@ -135,11 +135,23 @@ class BatchLine(models.Model):
     (a kind never stores a full card number in it: masked or keyed hash only); ``ref`` is an
     indexed key the kind may set for set-based checks (e.g. the original payment's query id)."""
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="lines")
+    # Written a million at a time by the pipeline only (for the batch row it holds locked), deleted with
+    # the batch by the ORM's cascade: no index of their own (``(batch, line_no)`` serves the batch) and no
+    # database constraint, whose per-row check at commit costs each line more than its own write. A
+    # line's merchant is its batch's, which ``Batch.merchant`` protects.
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="lines", db_index=False, db_constraint=False
+    )
     line_no = models.PositiveIntegerField()
     order_id = models.CharField(max_length=64, blank=True)
     merchant = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "accounts.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     amount = models.BigIntegerField(default=0)
     ref = models.CharField(max_length=64, blank=True)
@@ -156,9 +168,16 @@ class BatchLine(models.Model):
         ordering = ["line_no"]
         constraints = [models.UniqueConstraint(fields=["batch", "line_no"], name="batchline_unique_line_no")]
         indexes = [
-            models.Index(fields=["batch", "status"], name="batchline_batch_status"),
-            models.Index(fields=["batch", "chunk_no"], name="batchline_batch_chunk"),
-            models.Index(fields=["batch", "ref"], name="batchline_batch_ref"),
+            # Partial, so that a valid line (the many, written at validation) enters one of the two:
+            # the chunks processing takes its lines from, and the lines past ``valid`` (errors, outcomes).
+            models.Index(
+                fields=["batch", "status"], name="batchline_batch_status", condition=~Q(status=LineStatus.VALID)
+            ),
+            models.Index(
+                fields=["batch", "chunk_no"],
+                name="batchline_batch_chunk",
+                condition=Q(status__in=[LineStatus.VALID, LineStatus.PROCESSING]),
+            ),
             # The cap check looks up the lines of an original across every batch (refunds.selectors).
             models.Index(fields=["ref"], name="batchline_ref"),
         ]
@@ -174,16 +193,20 @@ class BatchOrderId(models.Model):
     holding batch is cancelled, rejected, expired or invalid (nothing was sent)."""
 
     family = models.CharField(max_length=32)
-    merchant = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    # As for ``BatchLine``: written with the lines, no database constraint and no index on the batch (a
+    # batch's holds are released through its lines: ``services._release_order_ids``); the merchant is the
+    # holding batch's, protected there.
+    merchant = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     order_id = models.CharField(max_length=64)
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     line_no = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["family", "merchant", "order_id"], name="batchorderid_unique"),
         ]
-        indexes = [models.Index(fields=["batch"], name="batchorderid_batch")]
 
     def __str__(self) -> str:
         return f"{self.family}:{self.merchant_id}:{self.order_id}"

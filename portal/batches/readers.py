@@ -30,10 +30,12 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def iter_raw_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
-    """``(line_no, bytes)`` for each line (LF, CRLF or CR alone), numbered from 1, without the line
-    ending. A line over ``MAX_LINE_BYTES`` is yielded as ``None`` (its bytes skipped), so a huge
-    field never sits in memory. A final empty line is not yielded."""
+def iter_raw_blocks(stream: IO[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """The lines of ``iter_raw_lines`` a read at a time: ``(first line_no, block, skip_first)`` where
+    ``block`` holds whole lines, each ending with LF (CRLF and CR alone already made LF), and
+    ``skip_first`` says that the block's first line is the tail of a line over ``MAX_LINE_BYTES`` (the
+    line ``iter_raw_lines`` yields as ``None``). A set-based reader checks a block at C speed instead
+    of line by line; ``iter_raw_lines`` is built on it, so both cut lines the same way."""
     line_no = 0
     buf = b""
     skipping = False
@@ -46,16 +48,15 @@ def iter_raw_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
         tail_cr = buf.endswith(b"\r")
         if tail_cr:
             buf = buf[:-1]
-        buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        parts = buf.split(b"\n")
-        buf = parts.pop()
-        for part in parts:
-            line_no += 1
-            if skipping:
-                skipping = False
-                yield line_no, None
-            else:
-                yield line_no, part
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            lines = buf.count(b"\n", 0, cut)
+            yield line_no + 1, buf[:cut], skipping
+            skipping = False
+            line_no += lines
+            buf = buf[cut:]
         if tail_cr:
             buf += b"\r"
         if len(buf) > MAX_LINE_BYTES:
@@ -64,18 +65,34 @@ def iter_raw_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
     if buf.endswith(b"\r"):
         buf = buf[:-1]
     if buf or skipping:
-        line_no += 1
-        yield line_no, None if skipping else buf
+        yield line_no + 1, (b"" if skipping else buf) + b"\n", skipping
+
+
+def iter_raw_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """``(line_no, bytes)`` for each line (LF, CRLF or CR alone), numbered from 1, without the line
+    ending. A line over ``MAX_LINE_BYTES`` is yielded as ``None`` (its bytes skipped), so a huge
+    field never sits in memory. A final empty line is not yielded."""
+    for first, block, skip_first in iter_raw_blocks(stream):
+        parts = block.split(b"\n")
+        parts.pop()
+        for index, part in enumerate(parts):
+            yield first + index, None if (skip_first and index == 0) else part
+
+
+def text_encoding(stream: IO[bytes]) -> str:
+    """The encoding of a text stream, detected on its first 256 KiB (``detect_encoding``); the
+    stream is left at its start."""
+    head = stream.peek(SNIFF)[:SNIFF] if hasattr(stream, "peek") else b""
+    if not head and stream.seekable():
+        head = stream.read(SNIFF)
+        stream.seek(0)
+    return detect_encoding(head)
 
 
 def iter_text_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
     """``(line_no, text)`` for each line, decoded with the encoding detected on the first 256 KiB;
     ``None`` for a line that is too long or does not decode (the parser reports it)."""
-    head = stream.peek(SNIFF)[:SNIFF] if hasattr(stream, "peek") else b""
-    if not head and stream.seekable():
-        head = stream.read(SNIFF)
-        stream.seek(0)
-    encoding = detect_encoding(head)
+    encoding = text_encoding(stream)
     first = True
     for line_no, raw in iter_raw_lines(stream):
         if raw is None:
@@ -99,10 +116,41 @@ def iter_xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
     must see the formula itself (``=...``) to refuse it, so such a workbook is read with openpyxl
     (read-only, ``data_only=False``, defusedxml). Values are those openpyxl gives: None for an empty
     cell, ``datetime`` for a date, ``int`` for a whole number."""
-    if _has_formulas(stream):
-        yield from _iter_xlsx_rows_openpyxl(stream)
+    calamine, rows = xlsx_sheet_rows(stream)
+    if not calamine:
+        yield from rows
         return
-    yield from _iter_xlsx_rows_calamine(stream)
+    for row_no, row in rows:
+        yield row_no, calamine_values(row)
+
+
+def xlsx_sheet_rows(stream: IO[bytes]) -> tuple[bool, Iterator[tuple[int, tuple]]]:
+    """``(calamine, rows)``: the first sheet's ``(row_no, values)`` as ``iter_xlsx_rows`` reads them, but
+    when ``calamine`` is True the values are python-calamine's own (``""`` for an empty cell, floats for
+    numbers, ``date``), to be turned into ``iter_xlsx_rows``' values with ``calamine_values`` (a bulk
+    reader converts only the rows it must). The leading empty columns are already padded."""
+    if _has_formulas(stream):
+        return False, _iter_xlsx_rows_openpyxl(stream)
+    return True, _iter_xlsx_rows_calamine(stream)
+
+
+def calamine_values(row: tuple) -> tuple:
+    """python-calamine's values as openpyxl gives them: None for an empty cell, ``int`` for a whole
+    number (below 10^15), ``datetime`` for a date."""
+    from datetime import date, datetime
+
+    values = []
+    for value in row:
+        kind = type(value)
+        if kind is str:
+            values.append(value if value else None)
+        elif kind is float:
+            values.append(int(value) if value.is_integer() and -1e15 < value < 1e15 else value)
+        elif kind is date:
+            values.append(datetime(value.year, value.month, value.day))
+        else:
+            values.append(value)
+    return tuple(values)
 
 
 _FORMULA_TAGS = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
@@ -132,27 +180,17 @@ def _has_formulas(stream: IO[bytes]) -> bool:
 
 
 def _iter_xlsx_rows_calamine(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
-    from datetime import date, datetime
-
     from python_calamine import CalamineWorkbook
 
     workbook = CalamineWorkbook.from_filelike(stream)
     try:
         sheet = workbook.get_sheet_by_index(0)
-        pad = (None,) * (sheet.start[1] if sheet.start else 0)
-        for row_no, row in enumerate(sheet.iter_rows(), start=1):
-            values = []
-            for value in row:
-                kind = type(value)
-                if kind is str:
-                    values.append(value if value else None)
-                elif kind is float:
-                    values.append(int(value) if value.is_integer() and -1e15 < value < 1e15 else value)
-                elif kind is date:
-                    values.append(datetime(value.year, value.month, value.day))
-                else:
-                    values.append(value)
-            yield row_no, pad + tuple(values)
+        pad = ("",) * (sheet.start[1] if sheet.start else 0)
+        if pad:
+            for row_no, row in enumerate(sheet.iter_rows(), start=1):
+                yield row_no, pad + tuple(row)
+        else:
+            yield from enumerate(sheet.iter_rows(), start=1)
     finally:
         workbook.close()
 

@@ -109,6 +109,27 @@ Validator = Callable[[Any, list[ParsedLine], ParseContext], Iterable[LineError]]
 
 
 @dataclass(frozen=True)
+class BulkValidation:
+    """A kind's set-based validation of a whole file on PostgreSQL (the pipeline uses it there
+    instead of ``parse`` + ``validate_chunk``; it must give the same lines, statuses and messages).
+
+    * ``stage(batch, stream, context, progress)`` loads the file into the kind's temporary tables
+      (``COPY``), calling ``progress()`` now and then (it raises when the run was superseded); a
+      file-level problem raises ``FileRejected``. It runs outside the write transaction.
+    * ``lines(batch, context)`` → ``(sql, params)``: a ``SELECT`` (``%(name)s`` parameters) of every line of
+      the file with the columns ``line_no, order_id, merchant_id, amount, ref, data, error_code,
+      error_column, error_params, rank`` (``error_code`` NULL for a valid line; ``rank``: a valid line's
+      0-based position among the valid ones, which numbers the processing chunks), the kind's own checks
+      done, the order-id guard included (in-file duplicates, ids held by other batches); run inside the
+      transaction that writes the lines and holds their order ids.
+    * ``cleanup(context)`` drops what ``stage`` created (also after a failure)."""
+
+    stage: Callable[[Any, IO[bytes], ParseContext, Callable[[], None]], None]
+    lines: Callable[[Any, ParseContext], tuple[str, dict]]
+    cleanup: Callable[[ParseContext], None]
+
+
+@dataclass(frozen=True)
 class BatchKind:
     """One kind of batch file. ``code`` is the URL and database key (``refund``); ``label`` is
     shown; ``approval_kind`` names the approvable registered for it (``refund.batch``), empty for
@@ -137,6 +158,8 @@ class BatchKind:
     # When True an acquirer must name the merchant at upload (single-merchant batches only).
     requires_merchant: bool = False
     description: Any = ""
+    # PostgreSQL: the whole file validated in the database (see ``BulkValidation``).
+    bulk: BulkValidation | None = None
 
     @property
     def family(self) -> str:

@@ -72,24 +72,13 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
     total = 0
     for line_no, text in iter_text_lines(stream):
         if header is None:
-            if text is None:
-                yield FileError("header_invalid", {})
+            header = text_header(text)
+            if isinstance(header, FileError):
+                yield header
                 return
-            parts = [p.strip() for p in text.split("|")]
-            if len(parts) < 3 or not _digits(parts[1]) or not _digits(parts[2]) or len(parts[1]) > 15:
-                yield FileError("header_invalid", {})
-                return
-            header = (int(parts[1]), int(parts[2]))
             continue
         if keys is None:
-            if text is None:
-                yield FileError("title_invalid", {})
-                return
-            names = text.split("|")
-            if len(names) > MAX_COLUMNS:
-                yield FileError("title_invalid", {})
-                return
-            title = _title(names, row_no=line_no)
+            title = text_title(text, line_no)
             if isinstance(title, FileError):
                 yield title
                 return
@@ -105,10 +94,7 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
         count += 1
         values = text.split("|")
         item = _line(line_no, keys, values, yuan=False)
-        if amount_at is not None and amount_at < len(values):
-            amount_text = values[amount_at].strip()
-            if _digits(amount_text) and len(amount_text) <= 15:
-                total += int(amount_text)
+        total += text_amount(values, amount_at)
         yield item
     if header is None:
         yield FileError("header_invalid", {})
@@ -123,6 +109,66 @@ def parse_text(stream) -> Iterator[ParsedLine | LineError | FileError]:
         )
 
 
+def text_header(text: str | None) -> tuple[int, int] | FileError:
+    """Line 1 of a text file: ``(total fen, line count)`` or ``header_invalid``."""
+    if text is None:
+        return FileError("header_invalid", {})
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) < 3 or not _digits(parts[1]) or not _digits(parts[2]) or len(parts[1]) > 15:
+        return FileError("header_invalid", {})
+    return int(parts[1]), int(parts[2])
+
+
+def text_title(text: str | None, line_no: int) -> list[str | None] | FileError:
+    """Line 2 of a text file: the column keys, or the FileError naming the problem."""
+    if text is None:
+        return FileError("title_invalid", {})
+    names = text.split("|")
+    if len(names) > MAX_COLUMNS:
+        return FileError("title_invalid", {})
+    return _title(names, row_no=line_no)
+
+
+def text_amount(values: list[str], amount_at: int | None) -> int:
+    """What a detail line adds to the file's total for the header check: its amount field when it is
+    at most 15 ASCII digits (whatever else is wrong with the line), else 0."""
+    if amount_at is not None and amount_at < len(values):
+        amount_text = values[amount_at].strip()
+        if _digits(amount_text) and len(amount_text) <= 15:
+            return int(amount_text)
+    return 0
+
+
+# Parsed columns a batch line does not keep in ``data``: its own columns hold them (``order_id``,
+# ``amount``) or they never vary (the currency is always 156).
+NOT_IN_LINE_DATA = ("orderId", "txnAmt", "currencyCode")
+
+
+def line_data(data: dict) -> dict:
+    """The parsed columns a batch line keeps in ``data`` (what the result file adds back)."""
+    for key in NOT_IN_LINE_DATA:
+        data.pop(key, None)
+    return data
+
+
+def parse_line(line_no: int, keys: list, values, *, yuan: bool) -> ParsedLine | LineError:
+    """One detail line (text fields split on ``|``, or a row's cells) against the title's keys."""
+    return _line(line_no, keys, values, yuan=yuan)
+
+
+def xlsx_title(row: tuple, row_no: int) -> list[str | None] | FileError:
+    """The header row of a workbook (its first non-empty row): the column keys, or the FileError."""
+    if len(row) > 200:
+        row = row[:200]
+    while row and (row[-1] is None or str(row[-1]).strip() == ""):
+        row = row[:-1]
+    if len(row) > MAX_COLUMNS:
+        return FileError("title_invalid", {})
+    if any(isinstance(v, str) and v.startswith("=") for v in row):
+        return FileError("title_invalid", {})
+    return _title(row, row_no=row_no)
+
+
 def _digits(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also accepts e.g. ``¹``, which ``int`` refuses)."""
     return text.isascii() and text.isdigit()
@@ -134,17 +180,7 @@ def parse_xlsx(stream) -> Iterator[ParsedLine | LineError | FileError]:
         if keys is None:
             if all(v is None or str(v).strip() == "" for v in row):
                 continue
-            if len(row) > 200:
-                row = row[:200]
-            while row and (row[-1] is None or str(row[-1]).strip() == ""):
-                row = row[:-1]
-            if len(row) > MAX_COLUMNS:
-                yield FileError("title_invalid", {})
-                return
-            if any(isinstance(v, str) and v.startswith("=") for v in row):
-                yield FileError("title_invalid", {})
-                return
-            title = _title(row, row_no=row_no)
+            title = xlsx_title(row, row_no)
             if isinstance(title, FileError):
                 yield title
                 return
