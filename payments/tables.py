@@ -101,7 +101,6 @@ class TransactionTable:
             empty_text=str(_("No transactions match this search.")),
         )
 
-
     def body_html(self) -> SafeString:
         if not self.rows:
             return mark_safe(f'<tr><td colspan="{len(self.columns)}">{escape(self.empty_text)}</td></tr>')
