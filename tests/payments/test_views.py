@@ -355,3 +355,11 @@ def test_the_shared_search_form_never_offers_another_acquirers_merchants(
     assert ours.get(f"/transactions/history/?merchant={merchant_b.code}").context["invalid"] is True
     assert _order_ids(ours.get(f"/transactions/history/?merchant={merchant_a.code}")) == {"A1"}
     assert other.get(f"/transactions/history/?merchant={merchant_a.code}").context["invalid"] is True
+
+
+def test_the_shared_search_form_speaks_each_request_s_language(client_for, operator_a):
+    client = client_for(operator_a)
+    chinese = client.get("/transactions/history/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = client.get("/transactions/history/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "最低金额（元）" in chinese and "Minimum amount (yuan)" not in chinese
+    assert "Minimum amount (yuan)" in english and "最低金额（元）" not in english
