@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import itertools
 from datetime import timedelta
 from unittest import mock
 
@@ -21,19 +20,19 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from openpyxl import Workbook
 
-from payments.models import Transaction
-from payments.settlement import business_tz, settlement_date_for
+from payments.settlement import business_tz
 from portal.batches import ingest
 from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.registry import get_kind
 from portal.batches.services import batch_cancel, batch_upload, batch_validate
+from tests.refunds.conftest import make_payment
+
+__all__ = ["make_payment"]  # the fixture, shared with tests/refunds
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"),
 ]
-
-_seq = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -44,26 +43,12 @@ def _batch_settings(settings, tmp_path):
 
 
 @pytest.fixture
-def pay(db):
+def pay(make_payment):
+    """``make_payment`` of the refund tests, at whole seconds (files name originals by time to the second)."""
+
     def make(merchant, amount=10000, *, when=None, **fields):
-        n = next(_seq)
-        when = when or timezone.now() - timedelta(days=2)
-        values = {
-            "merchant": merchant,
-            "acquirer_id": merchant.acquirer_id,
-            "order_id": f"BLKPAY{n:08d}",
-            "txn_time": when.replace(microsecond=0),
-            "txn_type": "01",
-            "amount": amount,
-            "status": "success",
-            "resp_code": "00",
-            "query_id": f"{when.astimezone(business_tz()):%Y%m%d%H%M%S}{n:07d}",
-            "settle_date": settlement_date_for(when),
-            "card_masked": "622202******0001",
-            "source": "sandbox",
-        }
-        values.update(fields)
-        return Transaction.objects.create(**values)
+        when = (when or timezone.now() - timedelta(days=2)).replace(microsecond=0)
+        return make_payment(merchant, amount=amount, when=when, **fields)
 
     return make
 
