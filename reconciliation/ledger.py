@@ -68,6 +68,12 @@ class FeeBook:
         card_class = CARD_CLASS_OF.get(card_type, CardClass.OTHER)
         return self._own.get((merchant_id, card_class)) or self._defaults.get(card_class) or ZERO_RATE
 
+    def class_rates(self, merchant_id: int) -> dict[str, Rate]:
+        """The rate in force for the merchant per card class, as :meth:`rate` resolves it."""
+        return {
+            cls: self._own.get((merchant_id, cls)) or self._defaults.get(cls) or ZERO_RATE for cls in CardClass.values
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SettleLine:
@@ -109,6 +115,43 @@ CARD_CLASS_SQL = {
 
 def _sql_in(values) -> str:
     return "(" + ", ".join(f"'{value}'" for value in sorted(values)) + ")"
+
+
+def payment_fee_sql(amount: str, card: str, rates: dict[str, Rate], *, limit: bool = True) -> str:
+    """SQL of :func:`fees.payment_fee` of ``amount`` paid by card type ``card`` under ``rates``
+    (:meth:`FeeBook.class_rates`, written as literals): half up to the fen, then the minimum, the maximum and the
+    amount itself. With ``limit``, NULL for an amount from :data:`AMOUNT_LIMIT` (``settle_line``'s business)."""
+
+    def fee(rate: Rate) -> str:
+        bounded = f"GREATEST(({amount} * {2 * rate.rate_bp} + 10000) / 20000, {int(rate.min_fee)})"
+        maximum = "" if rate.max_fee is None else f", {int(rate.max_fee)}"
+        return f"LEAST({bounded}{maximum}, {amount})"
+
+    branches = " ".join(f"WHEN '{code}' THEN {fee(rates[cls])}" for code, cls in sorted(CARD_CLASS_OF.items()))
+    by_card = f"CASE {card} {branches} ELSE {fee(rates[CardClass.OTHER])} END"
+    return f"CASE WHEN {amount} >= {AMOUNT_LIMIT} THEN NULL ELSE {by_card} END" if limit else by_card
+
+
+def signed_fee_sql(*, row, orig, reversal: str, rates: dict[str, Rate], proportional_param: str) -> str:
+    """SQL of :func:`settle_line`'s signed fee of a ledger row: ``row(column)`` and ``orig(column)`` name the
+    columns of the row and of its original (LEFT JOINed: NULLs when there is none), ``reversal`` is a boolean SQL
+    expression (the row is a void or a refund), ``rates`` the merchant's :meth:`FeeBook.class_rates` and
+    ``%(proportional_param)s`` true when refunds return their share of the fee.
+
+    PostgreSQL evaluates only the branch a row takes, so a payment (most rows) costs one fee. NULL when SQL cannot
+    follow ``settle_line``: an amount from :data:`AMOUNT_LIMIT`, an original payment of another merchant."""
+    amount = row("amount")
+    basis_amount = f"coalesce({orig('amount')}, {amount})"
+    basis_card = f"coalesce(nullif({orig('card_type')}, ''), {row('card_type')})"
+    base = payment_fee_sql(basis_amount, basis_card, rates, limit=False)
+    returned = (
+        f"CASE WHEN {basis_amount} >= {AMOUNT_LIMIT} OR {orig('merchant_id')} <> {row('merchant_id')} THEN NULL "
+        f"WHEN {row('txn_type')} IN {_sql_in(VOID_TYPES)} THEN {base} "
+        f"WHEN %({proportional_param})s AND {basis_amount} > 0 THEN LEAST({base}, "
+        f"div(2 * ({base})::numeric * {amount} + {basis_amount}, 2 * ({basis_amount})::numeric)::bigint) "
+        f"ELSE 0 END"
+    )
+    return f"CASE WHEN {reversal} THEN {returned} ELSE -{payment_fee_sql(amount, row('card_type'), rates)} END"
 
 
 def fee_rates_sql(merchant_param: str = "merchant_id") -> str:

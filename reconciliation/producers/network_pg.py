@@ -29,10 +29,10 @@ from __future__ import annotations
 import json
 import re
 import struct
-from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterator
 from datetime import date, datetime
-from itertools import accumulate, islice, repeat, starmap
+from itertools import repeat, starmap
 
 from django.db import connection
 from django.db.models import Q
@@ -44,25 +44,24 @@ from payments.gateway.acp.reconfiles.zm import ZM_CODEC, ZMRecord
 from payments.models import Transaction
 from payments.settlement import business_tz
 from portal.accounts.models import Organisation
+from portal.core.pgcopy import copy_out_batches
 
 from ..choices import FeeReturn
 from ..ledger import (
     AMOUNT_LIMIT,
+    REFUND_TYPES,
     SETTLED_TYPES,
     VOID_TYPES,
     FeeBook,
     SettleLine,
-    base_fee_sql,
-    basis_sql,
     category_of,
-    fee_rates_sql,
     fee_return_rule,
     settle_line,
-    settle_sql,
+    signed_fee_sql,
 )
 from ..models import FeeRate
 
-BATCH_ROWS = 1024
+BATCH_ROWS = 512  # a batch's lines (≈ 300 KB) and their copies stay in the core's L2 cache
 CRLF = b"\r\n"  # the line end of the Python writer (iter_zm_lines' default)
 MAX_RATE_BP = 1_000_000  # 2 × amount (< 10^12) × rate stays within bigint
 E12 = AMOUNT_LIMIT  # 10^12: an amount is sent as E12 + n, a signed amount as E12 + |n| (D) or 2 × E12 + n (C)
@@ -74,7 +73,8 @@ def _in(values) -> str:
 
 
 def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """A SQL string literal inside a statement that also takes ``%(name)s`` parameters."""
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
 def _txn_code(txn_type: str) -> str:
@@ -96,45 +96,43 @@ def _trans_time(trace_time: str, txn_time: str, tz: str) -> str:
     )
 
 
-def _rows_sql(*, order: bool = True) -> str:
-    """The day's rows with what their lines need, fee and settlement included (parameters ``merchant_id``, ``day``,
-    ``proportional``), in transmission order.
+def _rows_sql(merchant: Organisation, book: FeeBook, *, order: bool = True) -> str:
+    """The merchant day's rows with what their lines need, the signed fee included (parameters ``merchant_id``,
+    ``day``, ``proportional``), in transmission order; ``rev`` is true for voids and refunds.
 
-    Three layers, so that each expression is computed once: the inner query joins and filters (read in order
-    through the index ``txn_merchant_settle_time``, no sort), the next adds the payment fee of the basis, the last
-    the signed fee and settlement (``OFFSET 0`` fences them). Text comes whole: Python cuts it as ``zm_record`` does.
+    Two layers, so that each expression is computed once: the inner query reads (in order through the index
+    ``txn_merchant_settle_time``, no sort) and joins the original, the outer one adds the fee of
+    :func:`ledger.signed_fee_sql` (the merchant's rates as literals; a payment evaluates only its own branch) and
+    the times (``OFFSET 0`` fences it). The acquirer's code is a literal for the merchant's own acquirer. Text comes
+    whole: Python cuts it as ``zm_record`` does.
     """
     tz = business_tz().key
-    basis = basis_sql(txn="t", orig="o")
-    base_fee = base_fee_sql(amount="i.basis_amount", card="i.basis_card", foreign="i.basis_foreign", rates="r")
-    fee, settlement = settle_sql(
-        txn_type="f.txn_type", amount="f.amount", base_fee="f.base_fee", basis_amount="f.basis_amount",
-        proportional_param="proportional",
+    fee = signed_fee_sql(
+        row=lambda column: f"i.{column}", orig=lambda column: f"i.o_{column}", reversal="i.rev",
+        rates=book.class_rates(merchant.pk), proportional_param="proportional",
     )  # fmt: skip
+    acquirer = "(SELECT a.code FROM accounts_organisation a WHERE a.id = t.acquirer_id)"
+    code = Organisation.objects.filter(pk=merchant.acquirer_id).values_list("code", flat=True).first()
+    if code is not None:
+        acquirer = f"CASE WHEN t.acquirer_id = {int(merchant.acquirer_id)} THEN {_literal(code)} ELSE {acquirer} END"
     return f"""
-        SELECT f.*, {fee} AS fee, {settlement} AS settlement FROM (
-            SELECT i.*, {base_fee} AS base_fee,
-                   {_trans_time("i.trace_time", "i.txn_time", tz)} AS trans_time,
-                   CASE WHEN i.o_id IS NULL THEN ''
-                        ELSE {_trans_time("i.o_trace_time", "i.o_txn_time", tz)} END AS o_trans_time
-            FROM (
-                SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
-                       t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
-                       t.card_masked, t.card_type, t.order_id, t.req_reserved, a.code AS acquirer_code,
-                       o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount,
-                       o.card_type AS o_card_type, o.trace_no AS o_trace_no, o.trace_time AS o_trace_time,
-                       o.txn_time AS o_txn_time, o.query_id AS o_query_id, o.order_id AS o_order_id,
-                       {basis["basis_amount"]} AS basis_amount, {basis["basis_card"]} AS basis_card,
-                       {basis["basis_foreign"]} AS basis_foreign
-                FROM payments_transaction t
-                JOIN accounts_organisation a ON a.id = t.acquirer_id
-                LEFT JOIN payments_transaction o ON o.id = t.orig_id
-                WHERE t.merchant_id = %(merchant_id)s AND t.settle_date = %(day)s AND t.status = 'success'
-                  AND t.txn_type IN {_in(SETTLED_TYPES)}
-                {"ORDER BY t.txn_time, t.id" if order else "OFFSET 0"}
-            ) i CROSS JOIN ({fee_rates_sql("merchant_id")}) r
-            OFFSET 0
-        ) f
+        SELECT i.*, {fee} AS fee, {_trans_time("i.trace_time", "i.txn_time", tz)} AS trans_time,
+               CASE WHEN i.o_id IS NULL THEN ''
+                    ELSE {_trans_time("i.o_trace_time", "i.o_txn_time", tz)} END AS o_trans_time
+        FROM (
+            SELECT t.id, t.merchant_id, t.acquirer_id, t.txn_time, t.txn_type, t.txn_sub_type, t.biz_type,
+                   t.channel_type, t.amount, t.query_id, t.trace_no, t.trace_time, t.orig_query_id, t.orig_id,
+                   t.card_masked, t.card_type, t.order_id, t.req_reserved, {acquirer} AS acquirer_code,
+                   o.id AS o_id, o.merchant_id AS o_merchant_id, o.amount AS o_amount,
+                   o.card_type AS o_card_type, o.trace_no AS o_trace_no, o.trace_time AS o_trace_time,
+                   o.txn_time AS o_txn_time, o.query_id AS o_query_id, o.order_id AS o_order_id,
+                   t.txn_type IN {_in(VOID_TYPES | REFUND_TYPES)} AS rev
+            FROM payments_transaction t
+            LEFT JOIN payments_transaction o ON o.id = t.orig_id
+            WHERE t.merchant_id = %(merchant_id)s AND t.settle_date = %(day)s AND t.status = 'success'
+              AND t.txn_type IN {_in(SETTLED_TYPES)}
+            {"ORDER BY t.txn_time, t.id" if order else "OFFSET 0"}
+        ) i
         OFFSET 0
     """
 
@@ -153,16 +151,21 @@ _TXN_FIELDS = (
 )  # fmt: skip
 
 
-def _signed(expr: str, zero_sign: str) -> str:
-    """``E12 + |n|`` for a ``D`` amount, ``2 × E12 + n`` for a ``C`` one (zero takes ``zero_sign``); NULL for NULL.
+def _signed_fee(expr: str) -> str:
+    """``E12 + |n|`` for a ``D`` amount (zero included), ``2 × E12 + n`` for a ``C`` one; NULL for NULL.
 
-    A fee or settlement SQL computes is within 12 digits when the row's amount is (:data:`_PRICED`): fees lie between
-    zero and the amount (available() refuses negative rate bounds), a settlement between ± the amount.
+    A fee SQL computes is within 12 digits when the row's amount is (:data:`_PRICED`): fees lie between zero and the
+    amount (available() refuses negative rate bounds), a settlement between ± the amount.
     """
-    if zero_sign == "D":
-        return f"CASE WHEN {expr} > 0 THEN {expr} + {2 * E12} ELSE {E12} - {expr} END"
-    return f"CASE WHEN s.amount >= {E12} THEN NULL WHEN {expr} < 0 THEN {E12} - {expr} ELSE {expr} + {2 * E12} END"
+    return f"CASE WHEN {expr} > 0 THEN {expr} + {2 * E12} ELSE {E12} - {expr} END"
 
+
+# The signed settlement (payment: amount + fee, never below zero; void or refund: fee − amount) as _signed's "C"
+# encoding, NULL when the amount or the fee is.
+_SETTLEMENT = (
+    f"CASE WHEN s.amount >= {E12} OR s.fee IS NULL THEN NULL WHEN NOT s.rev THEN s.amount + s.fee + {2 * E12} "
+    f"WHEN s.fee < s.amount THEN s.amount - s.fee + {E12} ELSE s.fee - s.amount + {2 * E12} END"
+)
 
 # Rows SQL prices and times (else it hands them over whole, as a JSON array): an amount within 12 digits (amounts
 # are positive: txn_amount_positive), a fee it computes (not an original of another merchant's), times it resolves.
@@ -185,8 +188,8 @@ _SENT = (
     ("pay_card_type", "s.card_type"),
     ("orig_trace_no", "coalesce(s.o_trace_no, '')"),
     ("orig_trans_time", "s.o_trans_time"),
-    ("merchant_fee", _signed("s.fee", "D")),
-    ("settle_amount", _signed("s.settlement", "C")),
+    ("merchant_fee", _signed_fee("s.fee")),
+    ("settle_amount", _SETTLEMENT),
     ("txn_type", "s.txn_type"),
     ("txn_sub_type", "s.txn_sub_type"),
     ("biz_type", "s.biz_type"),
@@ -220,11 +223,11 @@ def available() -> bool:
     )
 
 
-def zm_copy_sql() -> str:
+def zm_copy_sql(merchant: Organisation, book: FeeBook) -> str:
     """``COPY (…) TO STDOUT``: the fields of :data:`_SENT` per row, in the text format (cheaper for the backend than
     CSV) with a control character (0x02) as delimiter: plain fields (printable ASCII but the backslash) come as they
     are; a backslash, NULL (``\\N``), a control character or the delimiter in a field come escaped."""
-    select = f"SELECT {', '.join(sql for _, sql in _SENT)} FROM ({_rows_sql()}) s"
+    select = f"SELECT {', '.join(sql for _, sql in _SENT)} FROM ({_rows_sql(merchant, book)}) s"
     return f"COPY ({select}) TO STDOUT WITH (FORMAT text, DELIMITER E'\\x02')"
 
 
@@ -314,19 +317,19 @@ class _LineWriter:
             at = end
         formats += ["0s", "0s"]  # o_id and row_json: read, not written
         self.layout += [("row", None), ("row", None)]
-        self.pack = struct.Struct("".join(formats)).pack
+        self.pack_into = struct.Struct("".join(formats)).pack_into
         self.amount_lead = _FIELD["amount"].start - 1  # the separator the amount's leading digit stands on
         self.signs = [_FIELD[name].start for name in ("merchant_fee", "settle_amount", "net_amount")]
 
-    def lines(self, rows: list, first: int) -> tuple[bytes, RecordError | None]:
+    def lines(self, rows: list, first: int) -> tuple[bytearray, RecordError | None]:
         """The lines of ``rows`` (row ``first`` of the file first), and the codec's error of the first row it
         refuses, if any (the lines are then those before it)."""
-        raw = b"".join(rows)
+        raw = b"\x02".join(rows)  # each row ends with LF: the last field of every row keeps it (not written)
         odd: set[int] = set()
         if raw.translate(None, _PLAIN):  # some row is not plain: find it, write a stand-in for now
-            odd = self.not_plain(rows, raw)
-            raw = b"".join(_STAND_IN if i in odd else row for i, row in enumerate(rows))
-        fields = raw.replace(b"\n", b"\x02").split(b"\x02")
+            odd = self.not_plain(rows)
+            raw = b"\x02".join(_STAND_IN if i in odd else row for i, row in enumerate(rows))
+        fields = raw.split(b"\x02")
         column = self.column(fields)
         cards = column("pan")
         if b"0" * 11 in b"\x02".join(cards).translate(_ZERO_DIGITS, _NOT_DIGITS):  # a card number in clear
@@ -343,7 +346,10 @@ class _LineWriter:
             else iter(fields[value :: self.width])
             for kind, value in self.layout
         ]  # fmt: skip
-        buf = bytearray(b"".join(starmap(self.pack, zip(*sources, strict=False))).translate(_PADDING))
+        packed = bytearray(len(rows) * LINE_BYTES)
+        offsets = range(0, len(packed), LINE_BYTES)
+        deque(starmap(self.pack_into, zip(repeat(packed), offsets, *sources, strict=False)), maxlen=0)
+        buf = packed.translate(_PADDING)
         buf[self.amount_lead :: LINE_BYTES] = b" " * len(rows)
         for at in self.signs:
             buf[at::LINE_BYTES] = buf[at::LINE_BYTES].translate(_SIGNS)
@@ -351,19 +357,13 @@ class _LineWriter:
             try:
                 buf[i * LINE_BYTES : (i + 1) * LINE_BYTES] = self.odd_line(bytes(rows[i]), first + i)
             except RecordError as error:
-                return bytes(buf[: i * LINE_BYTES]), error
-        return bytes(buf), None
+                return buf[: i * LINE_BYTES], error
+        return buf, None
 
     @staticmethod
-    def not_plain(rows: list, raw: bytes) -> set[int]:
-        """The indexes of the ``rows`` (joined: ``raw``) holding a byte a plain row does not hold."""
-        ends = list(accumulate(map(len, rows)))  # where each row (one COPY message) ends in raw
-        found, at = set(), 0
-        while match := _NOT_PLAIN.search(raw, at):
-            row = bisect_right(ends, match.start())
-            found.add(row)
-            at = ends[row]
-        return found
+    def not_plain(rows: list) -> set[int]:
+        """The indexes of the ``rows`` holding a byte a plain row does not hold."""
+        return {i for i, row in enumerate(rows) if _NOT_PLAIN.search(row)}
 
     def column(self, fields: list[bytes]):
         """A function giving one field of every row of the batch (the fields of all rows, in order)."""
@@ -450,12 +450,13 @@ def zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
     if not merchant_simple(merchant):
         raise ValueError("the merchant's code or MCC is not printable ASCII: use the Python path")
     rule = fee_return_rule()
-    writer = _LineWriter(merchant, FeeBook(), rule)  # the fee book is read before the COPY holds the connection
+    book = FeeBook()
+    writer = _LineWriter(merchant, book, rule)
+    sql = zm_copy_sql(merchant, book)  # reads the rates and the acquirer before the COPY holds the connection
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
     first = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(zm_copy_sql(), params) as copy:
-        rows = iter(copy)
-        while batch := list(islice(rows, BATCH_ROWS)):
+    with connection.cursor() as cursor:
+        for batch in copy_out_batches(cursor.cursor, sql, params, size=BATCH_ROWS):
             chunk, error = writer.lines(batch, first)
             if chunk:
                 yield chunk
@@ -472,6 +473,7 @@ def rd_groups(merchant: Organisation, day: date) -> dict[tuple[str, str], list[i
     (settlement < 0), amount 贷, fee 借, fee 贷, net settlement. Rows whose fee SQL leaves to Python (an amount
     from 10^12 fen, an original of another merchant) are summed from ``settle_line``."""
     rule = fee_return_rule()
+    book = FeeBook()
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
     sql = f"""
         SELECT {_txn_code("s.txn_type")}, s.card_type,
@@ -482,7 +484,11 @@ def rd_groups(merchant: Organisation, day: date) -> dict[tuple[str, str], list[i
                coalesce(sum(s.fee) FILTER (WHERE s.fee >= 0), 0),
                coalesce(sum(s.settlement), 0),
                array_agg(s.id) FILTER (WHERE s.fee IS NULL)
-        FROM ({_rows_sql(order=False)}) s
+        FROM (
+            SELECT r.*, CASE WHEN r.rev THEN r.fee - r.amount ELSE r.amount + r.fee END AS settlement
+            FROM ({_rows_sql(merchant, book, order=False)}) r
+            OFFSET 0
+        ) s
         GROUP BY 1, 2
     """
     groups: dict[tuple[str, str], list[int]] = {}
@@ -496,7 +502,6 @@ def rd_groups(merchant: Organisation, day: date) -> dict[tuple[str, str], list[i
         from ..ledger import day_transactions
         from .network import REFUND_CODE, TXN_CODES
 
-        book = FeeBook()
         for txn in day_transactions(day, [merchant.pk]).filter(pk__in=leftover).select_related("orig"):
             line = settle_line(txn, book, rule)
             _add(groups, (TXN_CODES.get(line.category, REFUND_CODE), txn.card_type), txn.amount, line.fee,
