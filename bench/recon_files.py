@@ -171,25 +171,29 @@ def ensure_day(db_name: str, rows: int):
 
 
 def time_copy(merchant, out: Path, *, ordered: bool) -> float:
-    """The baseline: ``COPY (SELECT <the ZM rows' columns> …) TO STDOUT``, drained into a file."""
+    """The baseline: ``COPY (SELECT <the ZM rows' columns> …) TO STDOUT``, drained into a file with the reader the
+    ZM path uses (``portal.core.pgcopy``: rows taken from libpq a batch at a time)."""
     from django.db import connection
+
+    from portal.core.pgcopy import copy_out_batches
 
     sql = (
         f"COPY (SELECT {BASELINE_COLUMNS} FROM payments_transaction WHERE merchant_id = %(m)s AND settle_date = %(d)s"
         f" AND status = 'success' AND txn_type IN ('01', '03', '04', '31', '33')"
         f"{' ORDER BY txn_time, id' if ordered else ''}) TO STDOUT"
     )
+    out.unlink(missing_ok=True)  # a new file, as the ZM run writes (truncating a large old one costs time)
     began = time.perf_counter()
     with open(out, "wb") as sink, connection.cursor() as cursor:
-        with cursor.cursor.copy(sql, {"m": merchant.pk, "d": DAY}) as copy:
-            for data in copy:
-                sink.write(data)
+        for batch in copy_out_batches(cursor.cursor, sql, {"m": merchant.pk, "d": DAY}):
+            sink.write(b"".join(batch))
     return time.perf_counter() - began
 
 
 def time_zm(merchant, out: Path) -> float:
     from reconciliation.producers.network import write_zm_file
 
+    out.unlink(missing_ok=True)
     began = time.perf_counter()
     with open(out, "wb") as sink:
         write_zm_file(merchant, DAY, sink)

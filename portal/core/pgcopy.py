@@ -17,22 +17,25 @@ from psycopg import pq
 def copy_out_batches(cursor: psycopg.Cursor, statement, params=None, *, size: int = 1024) -> Iterator[list]:
     """The rows of ``COPY (…) TO STDOUT`` (``statement``) in lists of up to ``size`` buffers, one row each."""
     with cursor.copy(statement, params) as copy:
-        pgconn = cursor.connection.pgconn
-        get = pgconn.get_copy_data
+        get = cursor.connection.pgconn.get_copy_data
         batch: list = []
         while True:
-            nbytes, data = get(1)
-            if nbytes == 0:  # nothing buffered: psycopg waits for the next row, or for the end of the COPY
-                data = copy.read()
-                if not data:
+            append = batch.append
+            for _ in range(size - len(batch)):  # the rows libpq holds, up to a full batch
+                nbytes, data = get(1)
+                if nbytes <= 0:
                     break
-            elif nbytes < 0:  # the COPY ended here: take its result, as psycopg's read() would have
-                _finish(cursor.connection)
-                break
-            batch.append(data)
-            if len(batch) == size:
+                append(data)
+            else:
                 yield batch
                 batch = []
+                continue
+            if nbytes < 0:  # the COPY ended here: take its result, as psycopg's read() would have
+                _finish(cursor.connection)
+                break
+            if not (data := copy.read()):  # nothing buffered: psycopg waits for the next row, or the end
+                break
+            append(data)
         if batch:
             yield batch
 

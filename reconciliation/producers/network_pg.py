@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from itertools import repeat, starmap
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 
 from payments.gateway.acp.reconfiles import RecordError
@@ -455,7 +455,10 @@ def zm_chunks(merchant: Organisation, day: date) -> Iterator[bytes]:
     sql = zm_copy_sql(merchant, book)  # reads the rates and the acquirer before the COPY holds the connection
     params = {"merchant_id": merchant.pk, "day": day, "proportional": rule == FeeReturn.PROPORTIONAL}
     first = 0
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # JIT-compiled expressions without inlining: inlining this statement's functions costs more compile time
+        # than it saves (measured: 2.05 s instead of 2.25 s of backend time for a million rows; JIT off: 2.25 s).
+        cursor.execute("SET LOCAL jit_inline_above_cost = -1")
         for batch in copy_out_batches(cursor.cursor, sql, params, size=BATCH_ROWS):
             chunk, error = writer.lines(batch, first)
             if chunk:
