@@ -101,16 +101,11 @@ def settle_line(txn: Transaction, book: FeeBook, rule: str) -> SettleLine:
     return SettleLine(category, txn.amount, returned, -txn.amount + returned)
 
 
-# --- the same rules in SQL (the PostgreSQL fast path of the ZM file, producers/network_pg.py) -----------------------
+# --- the same rules in SQL (PostgreSQL: the ZM file's fast path, producers/network_pg.py, and the upstream fee
+# comparison, upstream/fees.py) -----------------------------------------------------------------------------------
 
 #: Amounts from 10^12 fen do not fit the files' 12 digits; the SQL leaves such rows (and fees) to ``settle_line``.
 AMOUNT_LIMIT = 10**12
-# CARD_CLASS_OF as SQL: card types of the debit and credit classes; any other card type (or none) is "other".
-CARD_CLASS_SQL = {
-    cls.value: tuple(sorted(code for code, of in CARD_CLASS_OF.items() if of == cls))
-    for cls in CardClass
-    if cls != CardClass.OTHER
-}
 
 
 def _sql_in(values) -> str:
@@ -152,86 +147,6 @@ def signed_fee_sql(*, row, orig, reversal: str, rates: dict[str, Rate], proporti
         f"ELSE 0 END"
     )
     return f"CASE WHEN {reversal} THEN {returned} ELSE -{payment_fee_sql(amount, row('card_type'), rates)} END"
-
-
-def fee_rates_sql(merchant_param: str = "merchant_id") -> str:
-    """One row: the rate in force for the merchant ``%(merchant_param)s`` per card class, as :class:`FeeBook`
-    resolves it (the merchant's own row, else the default row, else zero): ``{class}_bp``, ``{class}_min``,
-    ``{class}_max`` (NULL: no maximum) for debit, credit and other."""
-    columns = ", ".join(
-        f"max(x.bp) FILTER (WHERE x.cls = '{cls}') AS {cls}_bp, "
-        f"max(x.min_fee) FILTER (WHERE x.cls = '{cls}') AS {cls}_min, "
-        f"max(x.max_fee) FILTER (WHERE x.cls = '{cls}') AS {cls}_max"
-        for cls in CardClass.values
-    )
-    classes = ", ".join(f"('{cls}')" for cls in CardClass.values)
-    return f"""
-        SELECT {columns} FROM (
-            SELECT c.cls,
-                   CASE WHEN own.id IS NOT NULL THEN own.rate_bp ELSE coalesce(def.rate_bp, 0) END AS bp,
-                   CASE WHEN own.id IS NOT NULL THEN own.min_fee ELSE coalesce(def.min_fee, 0) END AS min_fee,
-                   CASE WHEN own.id IS NOT NULL THEN own.max_fee ELSE def.max_fee END AS max_fee
-            FROM (VALUES {classes}) AS c (cls)
-            LEFT JOIN reconciliation_feerate own ON own.merchant_id = %({merchant_param})s AND own.card_class = c.cls
-            LEFT JOIN reconciliation_feerate def ON def.merchant_id IS NULL AND def.card_class = c.cls
-        ) x
-    """
-
-
-def basis_sql(*, txn: str, orig: str) -> dict[str, str]:
-    """SQL of the payment whose fee a row ``txn`` settles (its original ``orig`` LEFT JOINed): the row itself for a
-    payment, else the original (when there is one), with its card type or else the row's (as :func:`settle_line`).
-
-    ``basis_foreign`` is true when that original belongs to another merchant (its rates apply: Python's business).
-    """
-    reversal = f"{txn}.txn_type IN {_sql_in(VOID_TYPES | REFUND_TYPES)}"
-    return {
-        "basis_amount": f"CASE WHEN {reversal} THEN coalesce({orig}.amount, {txn}.amount) ELSE {txn}.amount END",
-        "basis_card": (
-            f"CASE WHEN {reversal} THEN coalesce(nullif({orig}.card_type, ''), {txn}.card_type) "
-            f"ELSE {txn}.card_type END"
-        ),
-        "basis_foreign": f"({reversal} AND {orig}.merchant_id <> {txn}.merchant_id)",
-    }
-
-
-def base_fee_sql(*, amount: str, card: str, foreign: str, rates: str) -> str:
-    """SQL of :func:`fees.payment_fee` of the basis (columns of :func:`basis_sql`, rates of :func:`fee_rates_sql`):
-    half up to the fen, then the minimum, the maximum (NULL: none; LEAST skips NULLs) and the amount itself.
-
-    NULL when SQL cannot follow ``settle_line``: an amount from :data:`AMOUNT_LIMIT` or a foreign original.
-    """
-
-    def fee(cls: str) -> str:
-        return (
-            f"LEAST(GREATEST((2 * {amount} * {rates}.{cls}_bp + 10000) / 20000, {rates}.{cls}_min), "
-            f"{rates}.{cls}_max, {amount})"
-        )
-
-    branches = " ".join(f"WHEN {card} IN {_sql_in(codes)} THEN {fee(cls)}" for cls, codes in CARD_CLASS_SQL.items())
-    return (
-        f"CASE WHEN {amount} >= {AMOUNT_LIMIT} OR {foreign} IS TRUE THEN NULL "
-        f"{branches} ELSE {fee(CardClass.OTHER.value)} END"
-    )
-
-
-def settle_sql(
-    *, txn_type: str, amount: str, base_fee: str, basis_amount: str, proportional_param: str
-) -> tuple[str, str]:
-    """SQL ``(fee, settlement)`` of :func:`settle_line` from a row's type and amount, its ``base_fee`` and
-    ``basis_amount`` (:func:`base_fee_sql`) and the boolean parameter ``%(proportional_param)s`` (the refund
-    fee-return rule is ``proportional``). Both NULL when ``base_fee`` is."""
-    returned = (
-        f"CASE WHEN {base_fee} IS NULL THEN NULL "
-        f"WHEN {txn_type} IN {_sql_in(VOID_TYPES)} THEN {base_fee} "
-        f"WHEN %({proportional_param})s AND {basis_amount} > 0 THEN LEAST({base_fee}, "
-        f"div(2 * {base_fee}::numeric * {amount} + {basis_amount}, 2 * {basis_amount}::numeric)::bigint) "
-        f"ELSE 0 END"
-    )
-    reversal = f"{txn_type} IN {_sql_in(VOID_TYPES | REFUND_TYPES)}"
-    fee = f"CASE WHEN {reversal} THEN {returned} ELSE -{base_fee} END"
-    settlement = f"CASE WHEN {reversal} THEN -{amount} + {returned} ELSE {amount} - {base_fee} END"
-    return fee, settlement
 
 
 def iter_settle_lines(

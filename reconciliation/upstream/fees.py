@@ -12,15 +12,14 @@ from payments.choices import TxnStatus
 from payments.models import Transaction
 from reconciliation.ledger import (
     AMOUNT_LIMIT,
+    REFUND_TYPES,
     SETTLED_TYPES,
+    VOID_TYPES,
     FeeBook,
-    base_fee_sql,
-    basis_sql,
     day_transactions,
-    fee_rates_sql,
     fee_return_rule,
     settle_line,
-    settle_sql,
+    signed_fee_sql,
 )
 
 
@@ -71,6 +70,7 @@ def _fees_of(rows) -> Iterator[tuple[int, int]]:
 # --- the same fees in SQL (PostgreSQL): the fee comparison computes them in its own join, no per-row Python -------
 
 _DAY_TYPES = "(" + ", ".join(f"'{t}'" for t in sorted(SETTLED_TYPES)) + ")"
+_REVERSAL_TYPES = "(" + ", ".join(f"'{t}'" for t in sorted(VOID_TYPES | REFUND_TYPES)) + ")"
 
 
 def sql_fees_available() -> bool:
@@ -84,34 +84,20 @@ def sql_fees_available() -> bool:
     return connection.vendor == "postgresql" and not FeeRate.objects.filter(rate_bp__gt=MAX_RATE_BP).exists()
 
 
-def ledger_fee_layers(*, select: str, source: str, day_param: str, merchant_param: str, proportional_param: str):
+def ledger_fee_layers(*, select: str, source: str, day_param: str, rates: dict, proportional_param: str) -> str:
     """SQL of ``SELECT … FROM source`` (``t`` the ledger row, ``o`` its original LEFT JOINed) with one more column,
     ``sql_fee``: :func:`ledger_fees`' fee of ``t`` when it is a settled transaction of day ``%(day_param)s``, NULL
     otherwise and when SQL cannot follow ``settle_line`` (an amount from ``AMOUNT_LIMIT``, an original payment of
-    another merchant: :func:`python_only_fees` gives those). Three layers, each expression computed once
-    (``OFFSET 0`` keeps PostgreSQL from folding them)."""
-    basis = basis_sql(txn="t", orig="o")
-    base_fee = base_fee_sql(amount="b.basis_amount", card="b.basis_card", foreign="b.basis_foreign", rates="rt")
-    fee, _settlement = settle_sql(
-        txn_type="x.l_txn_type",
-        amount="x.l_amount",
-        base_fee="x.base_fee",
-        basis_amount="x.basis_amount",
+    another merchant: :func:`python_only_fees` gives those). ``rates``: the merchant's ``FeeBook.class_rates``."""
+    fee = signed_fee_sql(
+        row=lambda column: f"t.{column}",
+        orig=lambda column: f"o.{column}",
+        reversal=f"t.txn_type IN {_REVERSAL_TYPES}",
+        rates=rates,
         proportional_param=proportional_param,
     )
-    in_day = f"(t.settle_date = %({day_param})s AND t.status = '{TxnStatus.SUCCESS}' AND t.txn_type IN {_DAY_TYPES})"
-    return f"""
-        SELECT x.*, CASE WHEN x.in_day THEN {fee} END AS sql_fee FROM (
-            SELECT b.*, {base_fee} AS base_fee FROM (
-                SELECT {select}, t.txn_type AS l_txn_type, t.amount AS l_amount, {in_day} AS in_day,
-                       {basis["basis_amount"]} AS basis_amount, {basis["basis_card"]} AS basis_card,
-                       {basis["basis_foreign"]} AS basis_foreign
-                FROM {source}
-                OFFSET 0
-            ) b CROSS JOIN ({fee_rates_sql(merchant_param)}) rt
-            OFFSET 0
-        ) x
-    """
+    in_day = f"t.settle_date = %({day_param})s AND t.status = '{TxnStatus.SUCCESS}' AND t.txn_type IN {_DAY_TYPES}"
+    return f"SELECT {select}, CASE WHEN {in_day} THEN {fee} END AS sql_fee FROM {source}"
 
 
 def python_only_fees(merchant, settle_date: date) -> Iterator[tuple[int, int]]:

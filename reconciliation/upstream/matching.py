@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from payments.choices import TxnStatus
 from payments.models import Transaction
 from reconciliation.choices import FeeReturn
-from reconciliation.ledger import fee_return_rule
+from reconciliation.ledger import FeeBook, fee_return_rule
 
 from . import fees as fees_module
 from .choices import MATCHED, DiscrepancyClass, DiscrepancyStatus, RecordKind
@@ -117,7 +117,7 @@ def _matched_source(where: str, *, joins: str = "") -> str:
     )
 
 
-def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
+def _compared_sql(*, sql_fees: bool, loaded_fees: bool, rates: dict) -> str:
     """The matched records with what the comparison reads: ``r_id``, ``query_id``, ``order_id``, ``r_amount``,
     ``r_fee``, ``t_id``, ``t_amount``, ``t_status`` and ``l_fee`` (the ledger fee, NULL: none to compare)."""
     select = (
@@ -130,7 +130,7 @@ def _compared_sql(*, sql_fees: bool, loaded_fees: bool) -> str:
             select=select,
             source=_matched_source(where, joins=f" LEFT JOIN {_TXN} o ON o.id = t.orig_id"),
             day_param="day",
-            merchant_param="merchant",
+            rates=rates,
             proportional_param="proportional",
         )
         if not loaded_fees:
@@ -158,10 +158,11 @@ def _compare(cursor, params: dict, *, sql_fees: bool, loaded_fees: bool) -> None
         "(c.k = 1 AND x.t_amount <> x.r_amount) OR (c.k = 2 AND x.t_status <> %(success)s) "
         "OR (c.k = 3 AND x.r_fee IS NOT NULL AND x.l_fee IS NOT NULL AND x.l_fee <> x.r_fee)"
     )
+    rates = FeeBook().class_rates(params["merchant"]) if sql_fees else {}
     cursor.execute(
         _INSERT + f"SELECT %(run)s, {cls}, %(merchant)s, %(settle)s, x.query_id, x.order_id, x.t_id, x.r_id, "
         "x.t_amount, x.r_amount, CASE WHEN c.k = 3 THEN x.l_fee END, x.r_fee, x.t_status, %(open)s, '', '', "
-        f"%(created)s, %(created)s FROM ({_compared_sql(sql_fees=sql_fees, loaded_fees=loaded_fees)}) x "
+        f"%(created)s, %(created)s FROM ({_compared_sql(sql_fees=sql_fees, loaded_fees=loaded_fees, rates=rates)}) x "
         f"JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) c ON {hit} ORDER BY c.k, x.r_id",
         params,
     )
