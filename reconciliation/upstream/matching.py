@@ -140,7 +140,7 @@ def _compared_sql(*, sql_fees: bool, loaded_fees: bool, rates: dict) -> str:
             f"LEFT JOIN {_FEE} f ON f.run_id = %(run)s AND f.transaction_id = y.t_id"
         )
     if not loaded_fees:
-        return f"SELECT {select}, NULL AS l_fee FROM {_matched_source(where)}"
+        return f"SELECT {select}, CAST(NULL AS bigint) AS l_fee FROM {_matched_source(where)}"
     return (
         f"SELECT x.*, f.fee AS l_fee FROM (SELECT {select} FROM {_matched_source(where)}) x "
         f"LEFT JOIN {_FEE} f ON f.run_id = %(run)s AND f.transaction_id = x.t_id"
@@ -169,7 +169,8 @@ def _compare(cursor, params: dict, *, sql_fees: bool, loaded_fees: bool) -> None
 
 
 def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, int]]:
-    """Link records to ledger rows, create the run's discrepancies, and return the totals per class.
+    """Link records to ledger rows, create the run's discrepancies, and return the totals per class
+    (``run.record_count`` and ``run.amount_total`` hold the totals of the run's detail records, as loaded).
 
     With the default fee provider on PostgreSQL the ledger fees are computed in the comparison's own SQL
     (``fees.ledger_fee_layers``); ``LedgerFee`` then holds only the rare rows SQL leaves to Python.
@@ -239,19 +240,25 @@ def match_run(run: ReconciliationRun, *, now: datetime) -> dict[str, dict[str, i
         )
         totals: dict[str, dict[str, int]] = {}
         cursor.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(r.amount), 0) FROM {_REC} r WHERE r.run_id = %s AND r.kind = %s "
-            f"AND r.transaction_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {_DISC} d WHERE d.record_id = r.id)",
-            [run.pk, zm],
-        )
-        count, amount = cursor.fetchone()
-        totals[MATCHED] = {"count": int(count), "amount": int(amount)}
-        cursor.execute(
             f"SELECT cls, COUNT(*), COALESCE(SUM(COALESCE(upstream_amount, ledger_amount)), 0) FROM {_DISC} "
             "WHERE run_id = %s GROUP BY cls",
             [run.pk],
         )
         for cls, count, amount in cursor.fetchall():
             totals[cls] = {"count": int(count), "amount": int(amount)}
+        # Matched: the run's detail records (counted as they were loaded) less those found upstream only and those
+        # that differ (a record may differ in several classes: once). Read from the discrepancies, not the records.
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(x.amount), 0) FROM (SELECT record_id, MAX(upstream_amount) AS amount "
+            f"FROM {_DISC} WHERE run_id = %s AND cls IN (%s, %s, %s) GROUP BY record_id) x",
+            [run.pk, DiscrepancyClass.AMOUNT, DiscrepancyClass.STATUS, DiscrepancyClass.FEE],
+        )
+        differing, differing_amount = cursor.fetchone()
     for cls in DiscrepancyClass.values:
         totals.setdefault(cls, {"count": 0, "amount": 0})
+    upstream_only = totals[DiscrepancyClass.UPSTREAM_ONLY]
+    totals[MATCHED] = {
+        "count": run.record_count - upstream_only["count"] - int(differing),
+        "amount": run.amount_total - upstream_only["amount"] - int(differing_amount),
+    }
     return totals

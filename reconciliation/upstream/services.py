@@ -197,7 +197,11 @@ def _apply_adjustment(discrepancy: Discrepancy, *, actor, reference: str) -> Non
 
 
 def _request_discrepancy(request) -> Discrepancy:
-    return Discrepancy.objects.select_for_update().select_related("merchant", "record").get(pk=int(request.object_id))
+    return (
+        Discrepancy.objects.select_for_update(of=("self",))
+        .select_related("merchant", "record")
+        .get(pk=int(request.object_id))
+    )
 
 
 def _last_decider(request):

@@ -84,6 +84,29 @@ def test_every_altered_line_gives_exactly_its_discrepancy(merchant_a, merchant_b
     assert totals["ledger_only"]["amount"] == dropped.amount
 
 
+def test_a_line_differing_twice_leaves_the_matched_totals_once(merchant_a, ledger_day, settings):
+    # given a day where one line differs in amount and fee, another only in status, and one is upstream only
+    settings.RECON_LEDGER_FEE_PROVIDER = FEE_PROVIDER
+    txns = ledger_day(merchant_a, 5)
+    Transaction.objects.filter(pk=txns[2].pk).update(status="pending")
+    extra = record_of(txns[0], query_id="202603109999999999998", order_id="EXTRA0002", amount=555)
+    records = [
+        record_of(txns[0]),
+        record_of(txns[1], amount=txns[1].amount + 100, merchant_fee=-1),
+        record_of(txns[2]),
+        record_of(txns[3]),
+        record_of(txns[4]),
+        extra,
+    ]
+
+    run = _run(merchant_a, records)
+
+    # then the twice-different line leaves the matched class once, with its upstream amount
+    assert sorted(Discrepancy.objects.values_list("cls", flat=True)) == ["amount", "fee", "status", "upstream_only"]
+    assert run.class_totals["matched"] == {"count": 3, "amount": txns[0].amount + txns[3].amount + txns[4].amount}
+    assert run.class_totals["matched"]["count"] + 2 + 1 == run.record_count
+
+
 def test_without_a_ledger_fee_fees_are_not_compared(merchant_a, ledger_day, settings):
     settings.RECON_LEDGER_FEE_PROVIDER = ""
     txns = ledger_day(merchant_a, 2)
