@@ -5,12 +5,12 @@
     python3 dev.py test sqlite browser        # only these lanes
     python3 dev.py test sqlite -- -k login    # extra pytest arguments after --
 
-Lanes: ruff, check, migrations, imports, sqlite, integration, browser.
+Lanes: ruff, check, migrations, imports, sqlite, postgres, integration, browser.
 
 With ``CI=true`` nothing may be skipped: PostgreSQL and Redis are started when they are not
 running, Debian's chromium is installed when missing, a lane whose service stays unreachable
-fails, and a pytest lane that skips a test fails. Without CI, the integration and browser lanes
-are skipped (with a message) when their services are missing.
+fails, and a pytest lane that skips a test fails. Without CI, the postgres, integration and browser
+lanes are skipped (with a message) when their services are missing.
 
 The last line is ``N passed, N failed`` (the sums of the pytest lanes); the exit status is
 non-zero when any lane failed.
@@ -36,9 +36,9 @@ CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 CHROMIUM = Path("/usr/bin/chromium")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-LANES = ["ruff", "check", "migrations", "imports", "sqlite", "integration", "browser"]
+LANES = ["ruff", "check", "migrations", "imports", "sqlite", "postgres", "integration", "browser"]
 # Generous ceilings so a hung lane cannot hold CI for ever (the whole run must stay under 30 minutes).
-TIMEOUTS = {"sqlite": 15 * 60, "integration": 10 * 60, "browser": 10 * 60}
+TIMEOUTS = {"sqlite": 15 * 60, "postgres": 15 * 60, "integration": 10 * 60, "browser": 10 * 60}
 
 
 @dataclass
@@ -235,8 +235,9 @@ def lane_sqlite(result: Result, extra: list[str]) -> None:
     pytest_lane(result, "not integration and not browser", extra, lane_env())
 
 
-def lane_integration(result: Result, extra: list[str]) -> None:
-    header("integration", "PostgreSQL, Redis and a real Celery worker")
+def services_ready(result: Result) -> bool:
+    """PostgreSQL and Redis reachable (with CI, started when they are not); else the lane fails (CI) or is
+    skipped."""
     if CI:
         if not reachable(PG_HOST, PG_PORT):
             say("PostgreSQL is not running: starting it")
@@ -254,11 +255,29 @@ def lane_integration(result: Result, extra: list[str]) -> None:
         if CI:
             result.status = "failed"
             result.notes.append(message)
-            say(f"!! {message}: the integration lane FAILS (CI=true)")
+            say(f"!! {message}: the {result.lane} lane FAILS (CI=true)")
         else:
             result.status = "skipped"
             result.notes.append(message)
             say(f"-- SKIPPED: {message}. Start them, or run with CI=true to have this script start them.")
+        return False
+    return True
+
+
+def lane_postgres(result: Result, extra: list[str]) -> None:
+    header("postgres", "the sqlite lane's suite on PostgreSQL (tasks eager; SQLite-only tests left out)")
+    if not services_ready(result):
+        return
+    # Only the database differs from the sqlite lane (same cache, same eager tasks).
+    env = lane_env(
+        DATABASE_URL=f"postgres://postgres@{PG_HOST}:{PG_PORT}/portal_ci_unit_{os.getpid()}_{int(time.time())}"
+    )
+    pytest_lane(result, "not integration and not browser and not sqlite_only", ["--create-db", *extra], env)
+
+
+def lane_integration(result: Result, extra: list[str]) -> None:
+    header("integration", "PostgreSQL, Redis and a real Celery worker")
+    if not services_ready(result):
         return
     database = f"portal_ci_{os.getpid()}_{int(time.time())}"
     env = lane_env(
@@ -296,6 +315,7 @@ RUNNERS = {
     "migrations": lane_migrations,
     "imports": lane_imports,
     "sqlite": lane_sqlite,
+    "postgres": lane_postgres,
     "integration": lane_integration,
     "browser": lane_browser,
 }
@@ -330,7 +350,7 @@ def main(argv: list[str]) -> int:
     for r in results:
         counts = (
             f"{r.passed:>6} {r.failed:>6} {r.skipped:>7}"
-            if r.lane in {"sqlite", "integration", "browser"}
+            if r.lane in {"sqlite", "postgres", "integration", "browser"}
             else " " * 21
         )
         say(f"{r.lane:<12} {r.status:<8} {r.seconds:>7.1f}s  {counts}  {'; '.join(r.notes)}")

@@ -155,6 +155,7 @@ def test_queryset_refuses_update_and_delete(chain):
     assert AuditEvent.objects.count() == 5
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite trigger")
 @pytest.mark.parametrize(
     "sql",
