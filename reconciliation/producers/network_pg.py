@@ -2,7 +2,7 @@
 
 The Python path (``network.zm_records_for`` → ``ledger.settle_line`` → the ZM codec) costs ~30 µs a line, ~30 s for a
 merchant day of a million transactions. Here one ``COPY (SELECT …) TO STDOUT`` sends each row's variable fields,
-compact (~160 bytes a row, not a 609-byte line), with the fee and settlement of :func:`ledger.settle_sql` (the same
+compact (~160 bytes a row, not a 609-byte line), with the fee of :func:`ledger.signed_fee_sql` (the same
 half-up rounding, minimum, maximum and refund fee-return rule as ``settle_line``). Python writes the lines a batch
 of rows at a time while the backend produces the next ones, so the two processes work side by side, and without a
 Python step per row or field: the rows' fields (one ``split``), the line's constant bytes (the codec's own) and the
@@ -160,7 +160,7 @@ def _signed_fee(expr: str) -> str:
     return f"CASE WHEN {expr} > 0 THEN {expr} + {2 * E12} ELSE {E12} - {expr} END"
 
 
-# The signed settlement (payment: amount + fee, never below zero; void or refund: fee − amount) as _signed's "C"
+# The signed settlement (payment: amount + fee, never below zero; void or refund: fee − amount) as _signed_fee's "C"
 # encoding, NULL when the amount or the fee is.
 _SETTLEMENT = (
     f"CASE WHEN s.amount >= {E12} OR s.fee IS NULL THEN NULL WHEN NOT s.rev THEN s.amount + s.fee + {2 * E12} "
@@ -408,7 +408,7 @@ class _LineWriter:
 
 
 def _unsigned(text: str) -> int:
-    """The signed amount of ``_signed``'s encoding."""
+    """The signed amount of the fee's or the settlement's encoding (``_signed_fee``, ``_SETTLEMENT``)."""
     value = int(text)
     return value - 2 * E12 if value >= 2 * E12 else E12 - value
 
