@@ -116,16 +116,55 @@ def test_too_many_members_is_refused(operator_a, settings, no_openpyxl):
     assert _refused(operator_a, "many.xlsx", _zip(members), settings).code == "xlsx_too_large"
 
 
-def test_lying_sizes_are_caught_by_the_inflate_cap():
-    from portal.batches.registry import FileRejected
-    from portal.batches.uploads import check_xlsx_inflated
-
-    data = bytearray(_zip({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>", "xl/s.xml": b"0" * 100_000}))
-    # patch the declared size of xl/s.xml (central directory) down to 10 bytes
+def _lying_zip(member: bytes, declared: int) -> bytes:
+    """A workbook-shaped zip whose xl/s.xml holds ``member`` but whose central directory declares ``declared``."""
+    data = bytearray(_zip({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>", "xl/s.xml": member}))
     cd = data.rfind(b"PK\x01\x02", 0, data.rfind(b"xl/s.xml") + 1)
-    data[cd + 24 : cd + 28] = (10).to_bytes(4, "little")
-    with pytest.raises(FileRejected):
-        check_xlsx_inflated(io.BytesIO(bytes(data)))
+    data[cd + 24 : cd + 28] = declared.to_bytes(4, "little")  # uncompressed size in the central directory
+    return bytes(data)
+
+
+def test_understated_sizes_pass_the_header_check_and_are_refused_when_inflating(settings):
+    from portal.batches.registry import FileRejected
+    from portal.batches.uploads import check_xlsx, check_xlsx_inflated
+
+    # given a member of 5 MB declared as 10 bytes, under a 1 MB limit
+    settings.BATCH_XLSX_MAX_UNCOMPRESSED = 1024 * 1024
+    data = _lying_zip(b"0" * 5_000_000, declared=10)
+    check_xlsx(io.BytesIO(data))  # the central directory alone does not show the lie
+    # when it is inflated
+    with pytest.raises(FileRejected) as exc:
+        check_xlsx_inflated(io.BytesIO(data))
+    # then zipfile stops at the declared 10 bytes and the CRC no longer matches: refused as not a workbook.
+    # The inflate cap cannot fire here (zipfile never yields more than the declared sizes, whose sum the
+    # header check caps); the next test proves the cap on its own.
+    assert (exc.value.code, exc.value.params) == ("xlsx_not_ooxml", {})
+    assert "CRC" in str(exc.value.__cause__)
+
+
+def test_the_inflate_cap_counts_the_bytes_really_inflated(settings, monkeypatch):
+    from portal.batches import uploads
+    from portal.batches.registry import FileRejected
+
+    # given a 1 MB limit, a workbook whose sheet inflates to 5 MB, and a header check that has been fooled
+    settings.BATCH_XLSX_MAX_UNCOMPRESSED = 1024 * 1024
+    data = _zip({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>", "xl/s.xml": b"0" * 5_000_000})
+    monkeypatch.setattr(uploads, "check_xlsx", lambda fh: None)
+    inflated = []
+    real_read = zipfile.ZipExtFile.read
+
+    def counting_read(self, n=-1):
+        block = real_read(self, n)
+        inflated.append(len(block))
+        return block
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", counting_read)
+    # when it is inflated
+    with pytest.raises(FileRejected) as exc:
+        uploads.check_xlsx_inflated(io.BytesIO(data))
+    # then the cap refuses it as too large, having inflated at most one block past the limit
+    assert (exc.value.code, exc.value.params) == ("xlsx_too_large", {"limit_mb": 1})
+    assert 1024 * 1024 < sum(inflated) <= 1024 * 1024 + 256 * 1024
 
 
 def test_defusedxml_is_active():
