@@ -190,6 +190,10 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=5 * 60)
+# Accounts without a sign-in for more than this many days are disabled by a daily job (PCI DSS 8.2.6: 90 at most).
+ACCOUNT_INACTIVE_DAYS = env.int("ACCOUNT_INACTIVE_DAYS", default=90)
+if ACCOUNT_INACTIVE_DAYS < 1 or (PRODUCTION and ACCOUNT_INACTIVE_DAYS > 90):
+    raise ImproperlyConfigured("ACCOUNT_INACTIVE_DAYS must be at least 1, and at most 90 when PORTAL_ENV=production.")
 
 # Lockout: 10 failures per username (password and second-factor codes counted together),
 # for 30 minutes. Unknown user, wrong password and locked account answer alike.
@@ -363,6 +367,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# The worker and beat log through LOGGING below (redaction filter on every handler), not a root handler of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "payments-purge-expired-exports": {"task": "payments.purge_expired_exports", "schedule": 3600.0},
@@ -384,6 +390,11 @@ CELERY_BEAT_SCHEDULE["reconciliation-monthly-statements"] = {
 RECON_REFUND_FEE_RETURN = env.str("RECON_REFUND_FEE_RETURN", default="none")
 RECON_CATCH_UP_MAX_DAYS = env.int("RECON_CATCH_UP_MAX_DAYS", default=400)
 CELERY_BEAT_SCHEDULE["recon-upstream-fetch"] = {"task": "recon_upstream.fetch_due_files", "schedule": 3600.0}
+# Inactive accounts disabled daily at 02:00 Beijing = 18:00 UTC (ACCOUNT_INACTIVE_DAYS).
+CELERY_BEAT_SCHEDULE["accounts-disable-inactive"] = {
+    "task": "accounts.disable_inactive_users",
+    "schedule": crontab(hour=18, minute=0),
+}
 
 # --- Approvals (maker-checker) ------------------------------------------------------------
 APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
@@ -399,20 +410,40 @@ RECON_FETCH_LOOKBACK_DAYS = env.int("RECON_FETCH_LOOKBACK_DAYS", default=3)
 RECON_LEDGER_FEE_PROVIDER = env.str("RECON_LEDGER_FEE_PROVIDER", default="reconciliation.upstream.fees.ledger_fees")
 
 # --- Logging ----------------------------------------------------------------------------
+# No log line may carry a password, a code, a session id, a CSRF token or a card number (C4): every
+# handler below passes every record through the redaction filter, and no other handler is left
+# behind. Django's default handlers (a DEBUG-only console and mail_admins on "django", runserver's
+# request lines on "django.server") are replaced, and the Celery worker and beat keep this
+# configuration instead of installing their own unfiltered root handler (CELERY_WORKER_HIJACK_ROOT_LOGGER).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "portal.core.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # The Celery worker gives these two an unfiltered handler of its own unless they already have one.
+        "celery.task": {"handlers": ["console"], "propagate": False},
+        "multiprocessing": {"handlers": ["console"], "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
 }
+for _handler in LOGGING["handlers"].values():
+    _handler["filters"] = ["redact", *(f for f in _handler.get("filters", []) if f != "redact")]
 
 # --- ACP gateway and sandbox ----------------------------------------------------------------
 # The embedded default talks ACP over HTTP to the built-in sandbox acquirer (payments.sandbox),

@@ -151,11 +151,25 @@ def user_create(
 
 import secrets  # noqa: E402
 import string  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 
 from django.contrib.sessions.models import Session  # noqa: E402
-from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value  # noqa: E402
-from django.db.models.functions import Coalesce  # noqa: E402
+from django.db.models import (  # noqa: E402
+    CharField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from portal.audit.models import AuditEvent  # noqa: E402
 
 from .phones import mask_phone  # noqa: E402
 from .roles import Perm, Role  # noqa: E402
@@ -391,18 +405,43 @@ def user_update(*, actor: User, user: User, first_name: str, last_name: str, pho
     return user
 
 
-def _end_sessions(user_id: int) -> None:
-    """Delete the user's stored sessions (the epoch bump already makes them unusable)."""
+def _end_sessions(user_ids: Iterable[int]) -> None:
+    """Delete the users' stored sessions (the epoch bump already makes them unusable)."""
+    wanted = {str(pk) for pk in user_ids}
+    if not wanted:
+        return
     doomed = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         try:
             data = session.get_decoded()
         except Exception:  # a session that cannot be decoded is unusable anyway
             continue
-        if str(data.get("_auth_user_id")) == str(user_id):
+        if str(data.get("_auth_user_id")) in wanted:
             doomed.append(session.pk)
     if doomed:
         Session.objects.filter(pk__in=doomed).delete()
+
+
+def _disable(*, actor: User | None, user: User, guard: Q | None = None, details: dict | None = None) -> bool:
+    """Compare-and-set ``user`` (still active, and still matching ``guard``) to disabled, move the
+    session epoch on and audit ``user.disable``, in the caller's transaction. False: nothing changed.
+
+    The epoch bump ends every session at once (see User.get_session_auth_hash); the stored
+    sessions are deleted by the caller after commit (``_end_sessions``).
+    """
+    candidates = User.objects.filter(pk=user.pk, is_active=True)
+    if guard is not None:
+        candidates = candidates.filter(guard)
+    if not candidates.update(is_active=False, session_epoch=F("session_epoch") + 1):
+        return False
+    audit_record(
+        action="user.disable",
+        actor=actor,
+        organisation=user.organisation,
+        obj=user,
+        details={"username": user.username, **(details or {})},
+    )
+    return True
 
 
 def user_disable(*, actor: User, user: User) -> User:
@@ -410,23 +449,59 @@ def user_disable(*, actor: User, user: User) -> User:
     _ensure_manageable(actor, user)
     _ensure_not_self(actor, user, _("You cannot disable your own account."))
     with transaction.atomic():
-        # The epoch bump ends every session at once (see User.get_session_auth_hash).
-        changed = User.objects.filter(pk=user.pk, is_active=True).update(
-            is_active=False, session_epoch=F("session_epoch") + 1
-        )
-        if not changed:
+        if not _disable(actor=actor, user=user):
             raise ValidationError(_("This user is already disabled."))
-        audit_record(
-            action="user.disable",
-            actor=actor,
-            organisation=user.organisation,
-            obj=user,
-            details={"username": user.username},
-        )
         user_id = user.pk
-        transaction.on_commit(lambda: _end_sessions(user_id))
+        transaction.on_commit(lambda: _end_sessions([user_id]))
     user.refresh_from_db(fields=["is_active", "session_epoch"])
     return user
+
+
+INACTIVITY_REASON = "inactivity"
+
+
+def _inactive_guard(cutoff: datetime) -> Q:
+    """Users whose last activity is before ``cutoff``.
+
+    Activity is the last complete sign-in (``last_login``), or the account's creation
+    (``date_joined``) when it never signed in, or the last re-enabling by an administrator
+    (a ``user.enable`` audit event): an account just re-enabled gets a full period to sign in.
+    """
+    reenabled = AuditEvent.objects.filter(
+        action="user.enable",
+        object_type=User._meta.label_lower,
+        object_id=Cast(OuterRef("pk"), CharField()),
+        occurred_at__gte=cutoff,
+    )
+    idle = Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
+    return idle & ~Exists(reenabled)
+
+
+def users_disable_inactive(*, now: datetime | None = None) -> int:
+    """Disable every active account without activity for more than ``ACCOUNT_INACTIVE_DAYS`` days
+    (PCI DSS 8.2.6); return how many. Run daily by the ``accounts.disable_inactive_users`` job.
+
+    Activity: see ``_inactive_guard``. Superusers and staff are no exception (the flags grant
+    nothing in the portal, and an unused administrator account is the one most worth closing).
+    Each account is disabled in its own transaction with a compare-and-set (a sign-in racing the
+    job wins) and one ``user.disable`` audit event (no actor; details: reason ``inactivity``, the
+    last sign-in or, never signed in, the creation as ``last_activity``, and ``limit_days``); its
+    sessions end at once (session epoch) and are deleted after commit. Running it twice changes nothing.
+    """
+    now = now or timezone.now()
+    days = settings.ACCOUNT_INACTIVE_DAYS
+    cutoff = now - timedelta(days=days)
+    guard = _inactive_guard(cutoff)
+    disabled: list[int] = []
+    for user in User.objects.filter(guard, is_active=True).select_related("organisation").order_by("pk"):
+        last_activity = user.last_login or user.date_joined
+        details = {"reason": INACTIVITY_REASON, "last_activity": last_activity.isoformat(), "limit_days": days}
+        with transaction.atomic():
+            if _disable(actor=None, user=user, guard=guard, details=details):
+                disabled.append(user.pk)
+    if disabled:
+        transaction.on_commit(lambda: _end_sessions(disabled))
+    return len(disabled)
 
 
 def user_enable(*, actor: User, user: User) -> User:
