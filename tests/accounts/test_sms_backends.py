@@ -454,3 +454,16 @@ def test_unexpected_backend_error_is_retried_then_recorded(monkeypatch):
     assert delivery.deliver(message.pk) is delivery.Outcome.RETRY
     message.refresh_from_db()
     assert (message.status, message.error) == (SmsStatus.QUEUED, "Unexpected error: ValueError.")
+
+
+def test_the_sdk_loggers_keep_no_unfiltered_handlers_of_their_own(aliyun_backend):
+    """Importing the SDK gives three loggers handlers of their own; sending drops them and lets the records
+    reach the project's filtered handlers, WARNING and above (security C4)."""
+    import logging
+
+    from portal.accounts.sms.backends import SDK_LOGGERS
+
+    assert delivery.deliver(queued("aliyun").pk) is delivery.Outcome.SENT
+    for name in SDK_LOGGERS:
+        sdk_logger = logging.getLogger(name)
+        assert sdk_logger.handlers == [] and sdk_logger.propagate and sdk_logger.level == logging.WARNING

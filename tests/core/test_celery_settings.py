@@ -82,14 +82,22 @@ def test_the_redis_visibility_timeout_outlasts_kombus_default_and_every_task_tim
     assert redis_settings["CELERY_WORKER_PREFETCH_MULTIPLIER"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="H5 gap, reported: no hard time limit (CELERY_TASK_TIME_LIMIT or per task) bounds the longest task, "
-    "so 'visibility timeout > longest task' rests on the 4 h estimate alone. Remove this mark once one is set.",
-)
 def test_every_project_task_has_a_hard_time_limit_below_the_visibility_timeout(redis_settings):
     visibility = redis_settings["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"]
     global_limit = redis_settings.get("CELERY_TASK_TIME_LIMIT")
     unbounded = sorted(t.name for t in project_tasks() if (t.time_limit or global_limit) is None)
     too_long = sorted(t.name for t in project_tasks() if (t.time_limit or global_limit or 0) >= visibility)
     assert (unbounded, too_long) == ([], [])
+
+
+def test_a_time_limit_not_below_the_visibility_timeout_is_refused_at_startup(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "3600")
+    monkeypatch.setenv("CELERY_TASK_TIME_LIMIT", "3600")
+    with pytest.raises(ImproperlyConfigured, match="CELERY_TASK_TIME_LIMIT"):
+        runpy.run_path(str(SETTINGS_FILE), run_name="portal_settings_bad_limit")
+    monkeypatch.setenv("CELERY_TASK_TIME_LIMIT", "3599")
+    accepted = runpy.run_path(str(SETTINGS_FILE), run_name="portal_settings_ok_limit")
+    assert accepted["CELERY_TASK_SOFT_TIME_LIMIT"] == 3299

@@ -215,20 +215,10 @@ def _is_pytest_handler(handler: logging.Handler) -> bool:
     return type(handler).__module__ == "_pytest.logging"
 
 
-# Known gap, outside this module's reach: the Alibaba Cloud SDK gives these loggers a StreamHandler
-# of its own when it is imported (Tea/core.py, darabonba/core.py, alibabacloud_credentials), after
-# LOGGING has been applied. portal/accounts/sms/backends.py should drop those handlers (and cap the
-# loggers at WARNING) right after its lazy import of the SDK; then remove this exclusion.
-SDK_OWN_HANDLERS = {"alibabacloud-tea", "darabonba-core", "credentials"}
-
-
 def _live_handlers() -> list[logging.Handler]:
-    """Every handler attached to any logger now, but pytest's own capture handlers, NullHandlers and
-    the SDK's (above)."""
+    """Every handler attached to any logger now, but pytest's own capture handlers and NullHandlers."""
     loggers = [logging.getLogger()] + [
-        lg
-        for name, lg in logging.Logger.manager.loggerDict.items()
-        if isinstance(lg, logging.Logger) and name not in SDK_OWN_HANDLERS
+        lg for name, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)
     ]
     found: dict[int, logging.Handler] = {}
     for lg in loggers:

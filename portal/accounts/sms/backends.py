@@ -169,6 +169,21 @@ def _reference(response: httpx.Response) -> str:
     return ""
 
 
+# Loggers the Aliyun SDK gives handlers of its own (some at DEBUG) when it is imported, after LOGGING was applied:
+# their records would bypass the redaction filter of the configured handlers (security C4).
+SDK_LOGGERS = ("alibabacloud-tea", "darabonba-core", "credentials")
+
+
+def _tame_sdk_loggers() -> None:
+    """Drop the SDK's own handlers and let its records (WARNING and above) reach the filtered root handlers."""
+    for name in SDK_LOGGERS:
+        sdk_logger = logging.getLogger(name)
+        for handler in list(sdk_logger.handlers):
+            sdk_logger.removeHandler(handler)
+        sdk_logger.setLevel(logging.WARNING)
+        sdk_logger.propagate = True
+
+
 class AliyunBackend(SmsBackend):
     """Alibaba Cloud SMS (dysmsapi 2017-05-25, ``SendSms``) through the official SDK.
 
@@ -204,6 +219,7 @@ class AliyunBackend(SmsBackend):
         from alibabacloud_tea_util.models import RuntimeOptions
         from Tea.exceptions import TeaException
 
+        _tame_sdk_loggers()
         timeout_ms = int(settings.SMS_HTTP_TIMEOUT * 1000)
         config = Config(
             access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
