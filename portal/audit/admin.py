@@ -8,6 +8,8 @@ rendered; a refused request (no permission, unknown event, a POST) writes none.
 from django.contrib import admin
 from django.contrib.admin.views.main import PAGE_VAR
 
+from portal.accounts.roles import Perm
+
 from .models import AuditEvent
 from .services import audit_log_access
 
@@ -27,6 +29,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+    def has_view_permission(self, request, obj=None):
+        # Read access only with the job need (security D4): the admin's platform role alone is not enough,
+        # the user must also hold the audit permission (the auditor role), as on the portal's audit pages.
+        return super().has_view_permission(request, obj) and request.user.has_portal_perm(Perm.AUDIT_VIEW)
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and request.user.has_portal_perm(Perm.AUDIT_VIEW)
 
     def has_add_permission(self, request):
         return False

@@ -6,15 +6,38 @@ from django.test import Client
 
 from portal.audit.admin import AuditEventAdmin
 from portal.audit.models import AuditEvent
-from tests.factories import login_password_only
+from tests.factories import UserFactory, login_password_only
 
 pytestmark = pytest.mark.django_db
 
 
-def test_admin_offers_no_add_change_or_delete(rf, platform_admin):
+@pytest.fixture
+def admin_auditor(platform):
+    """A platform administrator who is also an auditor: the Django admin's audit pages need both."""
+    return UserFactory(
+        organisation=platform, username="plat.auditor", roles=["platform_admin", "auditor"], is_staff=True
+    )
+
+
+@pytest.mark.parametrize("page", ["list", "detail"])
+def test_a_platform_admin_without_the_auditor_role_may_not_read_the_log(
+    page, platform_admin, events, client_for, new_events
+):
+    # given a platform administrator (every admin model permission) who is not an auditor
+    client = client_for(platform_admin)
+    new = new_events()
+    # when they open an audit page of the admin
+    response = client.get(ADMIN_LIST if page == "list" else admin_detail(events["a"]))
+    # then it is refused (no job need: security D4) and nothing is audited
+    assert response.status_code == 403
+    assert new.all == []
+    assert "audit" not in {app["app_label"] for app in client.get("/admin/").context["app_list"]}
+
+
+def test_admin_offers_no_add_change_or_delete(rf, admin_auditor):
     model_admin = admin.site._registry[AuditEvent]
     request = rf.get("/admin/audit/auditevent/")
-    request.user = platform_admin
+    request.user = admin_auditor
     assert isinstance(model_admin, AuditEventAdmin)
     assert model_admin.has_add_permission(request) is False
     assert model_admin.has_change_permission(request) is False
@@ -23,10 +46,10 @@ def test_admin_offers_no_add_change_or_delete(rf, platform_admin):
     assert model_admin.list_display == ("sequence", "occurred_at", "actor_repr", "action", "outcome")
 
 
-def test_admin_change_form_is_refused_on_post(platform_admin, events, client_for, new_events):
-    platform_admin.is_superuser = True
-    platform_admin.save(update_fields=["is_superuser"])
-    client = client_for(platform_admin)
+def test_admin_change_form_is_refused_on_post(admin_auditor, events, client_for, new_events):
+    admin_auditor.is_superuser = True
+    admin_auditor.save(update_fields=["is_superuser"])
+    client = client_for(admin_auditor)
     target = events["a"]
     listing = client.get("/admin/audit/auditevent/")
     assert listing.status_code == 200
@@ -50,9 +73,9 @@ def admin_shown_sequences(response) -> set[int]:
     return {event.sequence for event in response.context["cl"].result_list}
 
 
-def test_admin_list_writes_one_audit_view_event(platform_admin, events, client_for, new_events):
+def test_admin_list_writes_one_audit_view_event(admin_auditor, events, client_for, new_events):
     # given a platform administrator signed in with both factors
-    client = client_for(platform_admin)
+    client = client_for(admin_auditor)
     new = new_events()
     # when they open the audit event list in the Django admin
     response = client.get(ADMIN_LIST)
@@ -61,8 +84,8 @@ def test_admin_list_writes_one_audit_view_event(platform_admin, events, client_f
     [event] = new.all
     assert (event.action, event.actor_id, event.organisation_id, event.outcome, event.object_type) == (
         "audit.view",
-        platform_admin.pk,
-        platform_admin.organisation_id,
+        admin_auditor.pk,
+        admin_auditor.organisation_id,
         "success",
         "",
     )
@@ -70,16 +93,16 @@ def test_admin_list_writes_one_audit_view_event(platform_admin, events, client_f
     assert admin_shown_sequences(response) == {e.sequence for e in events.values()}
 
 
-def test_each_admin_list_view_writes_its_own_event(platform_admin, events, client_for, new_events):
-    client = client_for(platform_admin)
+def test_each_admin_list_view_writes_its_own_event(admin_auditor, events, client_for, new_events):
+    client = client_for(admin_auditor)
     new = new_events()
     assert client.get(ADMIN_LIST).status_code == 200
     assert client.get(ADMIN_LIST).status_code == 200
     assert [e.action for e in new.all] == ["audit.view", "audit.view"]
 
 
-def test_filtered_admin_list_writes_one_audit_filter_event(platform_admin, events, client_for, new_events):
-    client = client_for(platform_admin)
+def test_filtered_admin_list_writes_one_audit_filter_event(admin_auditor, events, client_for, new_events):
+    client = client_for(admin_auditor)
     new = new_events()
     response = client.get(ADMIN_LIST, {"outcome__exact": "success", "q": "user.create"})
     assert response.status_code == 200
@@ -89,8 +112,8 @@ def test_filtered_admin_list_writes_one_audit_filter_event(platform_admin, event
     assert event.details == {"admin": True, "page": "1", "filters": {"outcome__exact": "success", "q": "user.create"}}
 
 
-def test_admin_detail_writes_one_audit_view_event_event(platform_admin, events, client_for, new_events):
-    client = client_for(platform_admin)
+def test_admin_detail_writes_one_audit_view_event_event(admin_auditor, events, client_for, new_events):
+    client = client_for(admin_auditor)
     target = events["acq"]
     new = new_events()
     response = client.get(admin_detail(target))
@@ -101,13 +124,13 @@ def test_admin_detail_writes_one_audit_view_event_event(platform_admin, events, 
         "audit.view_event",
         "audit.auditevent",
         str(target.sequence),
-        platform_admin.pk,
+        admin_auditor.pk,
         {"admin": True},
     )
 
 
-def test_admin_detail_of_an_unknown_event_writes_nothing(platform_admin, events, client_for, new_events):
-    client = client_for(platform_admin)
+def test_admin_detail_of_an_unknown_event_writes_nothing(admin_auditor, events, client_for, new_events):
+    client = client_for(admin_auditor)
     new = new_events()
     response = client.get("/admin/audit/auditevent/999999/change/")
     assert response.status_code == 302
@@ -115,10 +138,10 @@ def test_admin_detail_of_an_unknown_event_writes_nothing(platform_admin, events,
 
 
 @pytest.mark.parametrize("page", ["list", "detail"])
-def test_password_only_admin_is_refused_and_nothing_is_audited(page, platform_admin, events, new_events):
+def test_password_only_admin_is_refused_and_nothing_is_audited(page, admin_auditor, events, new_events):
     # given a platform administrator who has passed the password step only
     client = Client()
-    login_password_only(client, platform_admin)
+    login_password_only(client, admin_auditor)
     new = new_events()
     # when they open an audit page of the admin
     response = client.get(ADMIN_LIST if page == "list" else admin_detail(events["a"]))
@@ -151,8 +174,8 @@ def test_staff_without_admin_permission_is_refused_and_nothing_is_audited(
     assert new.all == []
 
 
-def test_refused_post_to_the_admin_detail_writes_nothing(platform_admin, events, client_for, new_events):
-    client = client_for(platform_admin)
+def test_refused_post_to_the_admin_detail_writes_nothing(admin_auditor, events, client_for, new_events):
+    client = client_for(admin_auditor)
     new = new_events()
     response = client.post(admin_detail(events["a"]), {"action": "forged"})
     assert response.status_code == 403
