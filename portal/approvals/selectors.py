@@ -8,6 +8,7 @@ from django.utils import timezone
 from .choices import StageStatus
 from .models import ApprovalRequest, ApprovalStage
 from .policies import APPROVER_PERMS
+from .registry import get_approvable
 
 
 def is_reviewer(user) -> bool:
@@ -73,8 +74,9 @@ def approval_pending_for(obj_type: str, obj_id, *, kind: str | None = None) -> A
 
 
 def approval_can_decide(user, request: ApprovalRequest) -> bool:
-    """Whether ``user`` could decide ``request``'s current stage now (role, organisation, not maker,
-    no earlier stage), for showing the decision buttons. The service checks again, with step-up."""
+    """Whether ``user`` could decide ``request``'s current stage now (role, organisation, not maker nor
+    an editor the kind declares, no earlier stage), for showing the decision buttons. The service checks
+    again, with step-up."""
     if not request.is_pending or request.expires_at <= timezone.now() or user.pk == request.maker_id:
         return False
     stages = list(request.stages.all())
@@ -83,4 +85,7 @@ def approval_can_decide(user, request: ApprovalRequest) -> bool:
         return False
     if any(s.decided_by_id == user.pk for s in stages if s.index < current.index):
         return False
-    return bool(user.is_active and user.organisation_id == current.org_id and user.has_role(current.role))
+    if not (user.is_active and user.organisation_id == current.org_id and user.has_role(current.role)):
+        return False
+    approvable = get_approvable(request.kind)
+    return not (approvable and approvable.editors and user.pk in set(approvable.editors(request)))

@@ -61,6 +61,23 @@ def _describe(request) -> dict:
     return {"url": reverse("batches:detail", args=[batch.pk]), "title": f"#{batch.pk} {batch.original_name}"}
 
 
+def _editors(request) -> set[int]:
+    """Who prepared the batch, and so counts as a maker of its approval request besides the submitter
+    (security.md G1): the uploader — who may be an acquirer's reviewer uploading on a merchant's behalf —
+    and anyone who moved the batch (submitted it, and any later hand on it). Approval decisions are
+    recorded on the request's stages, not as batch status changes, so a reviewer never lands here."""
+    from .models import Batch, BatchStatusChange
+
+    batch_id = _batch_id(request)
+    if batch_id is None:
+        return set()
+    editors = set(
+        BatchStatusChange.objects.filter(batch_id=batch_id, actor__isnull=False).values_list("actor_id", flat=True)
+    )
+    editors.update(Batch.objects.filter(pk=batch_id).values_list("uploaded_by_id", flat=True))
+    return editors
+
+
 def _current_hash(object_type: str, object_id) -> str | None:
     from .models import Batch
 
@@ -85,4 +102,5 @@ def register_kind_approvable(kind) -> None:
         on_cancelled=_ended(BatchStatus.CANCELLED),
         describe=_describe,
         current_content_hash=_current_hash,
+        editors=_editors,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -44,6 +45,53 @@ def batch_get(user, pk) -> Batch:
 
 def batch_invalid_lines(batch: Batch):
     return BatchLine.objects.filter(batch_id=batch.pk, status=LineStatus.INVALID).order_by("line_no")
+
+
+class _Elided(dict):
+    """Message parameters of a group of lines: every one shown as an ellipsis."""
+
+    def __missing__(self, key):
+        return "…"
+
+    def __bool__(self) -> bool:  # render_message falls back to {} for empty (falsy) params
+        return True
+
+
+def error_code_message(code: str, kind=None) -> str:
+    """The message of a line error ``code`` in the active language, for many lines at once: the kind's
+    message (else the pipeline's) with each line's own values (``%(value)s``, …) shown as "…"."""
+    return render_message(code, _Elided(), kind)
+
+
+def batch_error_summary(batch: Batch) -> list[dict]:
+    """How many invalid lines the batch has per (error code, column), most frequent first, each with the
+    code's message in the active language and the column's label: ``[{code, column, column_label, count,
+    message}]``.
+
+    One GROUP BY over the batch's invalid lines, which the partial (batch, status) index on the lines
+    past ``valid`` finds (its predicate ``status <> 'valid'`` is implied by ``status = 'invalid'``); no
+    query at all for a batch without invalid lines."""
+    if not batch.invalid_lines:
+        return []
+    kind = _kind_or_none(batch.kind)
+    groups = (
+        BatchLine.objects.filter(batch_id=batch.pk, status=LineStatus.INVALID)
+        .values("error_code", "error_column")
+        .annotate(count=Count("*"))
+        .order_by("-count", "error_code", "error_column")
+    )
+    return [
+        {
+            "code": group["error_code"],
+            "column": group["error_column"],
+            "column_label": kind.column_label(group["error_column"])
+            if kind and group["error_column"]
+            else group["error_column"],
+            "count": group["count"],
+            "message": error_code_message(group["error_code"], kind),
+        }
+        for group in groups
+    ]
 
 
 def batch_sample_lines(batch: Batch, size: int = SAMPLE_SIZE):

@@ -120,8 +120,9 @@ class BatchUploadView(PortalPermissionMixin, TemplateView):
 
 
 class BatchDetailView(_BatchObjectMixin, TemplateView):
-    """One batch: progress (refreshing itself while running), summary, errors (100 a page), a sample
-    of valid lines, history, downloads and the actions the user may take."""
+    """One batch: progress (refreshing itself while running), summary, the error summary (invalid lines
+    per code and column), errors (100 a page), a sample of valid lines, history, downloads and the
+    actions the user may take. Makers and reviewers see the same page (a kind's review page extends it)."""
 
     template_name = "batches/batch_detail.html"
 
@@ -140,6 +141,7 @@ class BatchDetailView(_BatchObjectMixin, TemplateView):
             batch=batch,
             kind=kind,
             errors_page=errors,
+            error_summary=selectors.batch_error_summary(batch),
             error_rows=[
                 (line, kind.column_label(line.error_column), selectors.line_message(batch, line)) for line in errors
             ],

@@ -191,6 +191,22 @@ def test_history_include_shows_decisions_and_the_form_to_who_may_decide(submit, 
     assert 'data-testid="approval-decide"' not in render(operator_a)  # the maker gets no buttons
 
 
+def test_history_include_offers_no_decision_to_an_editor(submit, kinds, reviewer_a, reviewer_a2):
+    # given a pending request that reviewer_a edited (the kind declares them an editor)
+    submit()
+    kinds.editors["1"] = {reviewer_a.pk}
+    template = Template('{% load approvals %}{% approval_history "tests.thing" "1" %}')
+
+    def render(user) -> str:
+        http = RequestFactory().get("/things/1/")
+        http.user = user
+        return template.render(Context({"request": http}))
+
+    # then the editor gets no buttons (the service would refuse them), another reviewer does
+    assert 'data-testid="approval-decide"' not in render(reviewer_a)
+    assert render(reviewer_a2).count('data-testid="approval-decide"') == 1
+
+
 def test_fen_yuan_filter():
     assert Template("{% load approvals %}{{ v|fen_yuan }}").render(Context({"v": 5_000_000_000})) == "50,000,000.00"
 

@@ -1,9 +1,19 @@
 """JSON shape of a batch for the domain APIs (e.g. /api/v1/refund-batches/): snake_case, amounts in fen."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Batch, BatchLine
-from ..selectors import batch_message, line_message
+from ..selectors import batch_error_summary, batch_message, line_message
+
+
+class BatchErrorSummarySerializer(serializers.Serializer):
+    """Invalid lines of one error code in one column: how many, and the code's message in the user's language."""
+
+    code = serializers.CharField()
+    column = serializers.CharField(help_text="The column's key (empty for a line-level error without one).")
+    count = serializers.IntegerField()
+    message = serializers.CharField(help_text="The code's message; each line's own values shown as '…'.")
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -14,6 +24,10 @@ class BatchSerializer(serializers.ModelSerializer):
     progress = serializers.IntegerField(source="progress_percent", read_only=True, help_text="0–100.")
     error = serializers.SerializerMethodField(help_text="File-level problem: code and message in the user's language.")
     has_result_file = serializers.SerializerMethodField()
+    error_summary = serializers.SerializerMethodField(
+        help_text="Invalid lines per error code and column, most frequent first. Only on a single batch "
+        "(GET /{id}/ and the actions' answers); null in lists, where it would cost a query per batch."
+    )
 
     class Meta:
         model = Batch
@@ -39,6 +53,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "succeeded_amount",
             "progress",
             "error",
+            "error_summary",
             "approval_id",
             "has_result_file",
             "created_at",
@@ -54,6 +69,14 @@ class BatchSerializer(serializers.ModelSerializer):
         if not batch.error_code:
             return None
         return {"code": batch.error_code, "message": batch_message(batch), "params": batch.error_params}
+
+    @extend_schema_field(BatchErrorSummarySerializer(many=True, allow_null=True))
+    def get_error_summary(self, batch: Batch) -> list[dict] | None:
+        if isinstance(self.parent, serializers.ListSerializer):
+            return None
+        return [
+            {key: group[key] for key in ("code", "column", "count", "message")} for group in batch_error_summary(batch)
+        ]
 
     def get_has_result_file(self, batch: Batch) -> bool:
         return bool(batch.result_name)
