@@ -49,6 +49,7 @@ def point_batch_reviews_here() -> None:
         describe=_describe_batch,
         current_content_hash=current.current_content_hash,
         editors=current.editors,
+        edited_by=current.edited_by,
     )
 
 

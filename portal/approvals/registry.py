@@ -13,6 +13,8 @@ A domain app registers in its ``AppConfig.ready()``::
         describe=lambda req: {"url": ..., "title": ...},   # optional: link on the inbox and history
         current_content_hash=lambda object_type, object_id: ...,  # optional: hash of the object *now*
         editors=lambda req: {user_id, ...},      # optional: people who edited it (they cannot decide)
+        edited_by=lambda user: <object ids>,     # optional: the objects ``user`` edited (a queryset of
+                                                 # object_id strings), kept out of their inbox
     )
 
 **Hooks run inside the database transaction that moves the request** (the compare-and-set from
@@ -46,6 +48,7 @@ class Approvable:
     describe: Callable[[ApprovalRequest], dict] | None = None
     current_content_hash: Callable[[str, str], str | None] | None = None
     editors: Callable[[ApprovalRequest], Iterable[int]] | None = None
+    edited_by: Callable[[Any], Any] | None = None
 
     @property
     def display(self) -> str:
@@ -67,6 +70,7 @@ def register_approvable(
     describe: Callable[[ApprovalRequest], dict] | None = None,
     current_content_hash: Callable[[str, str], str | None] | None = None,
     editors: Callable[[ApprovalRequest], Iterable[int]] | None = None,
+    edited_by: Callable[[Any], Any] | None = None,
 ) -> Approvable:
     """Register (or re-register) what the engine calls for requests of ``kind``. See the module docstring."""
     if not kind or not callable(on_approved):
@@ -82,6 +86,7 @@ def register_approvable(
         describe=describe,
         current_content_hash=current_content_hash,
         editors=editors,
+        edited_by=edited_by,
     )
     _REGISTRY[kind] = approvable
     return approvable
@@ -98,6 +103,11 @@ def get_approvable(kind: str) -> Approvable | None:
 
 def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def edited_by_lookups() -> list[tuple[str, Callable[[Any], Any]]]:
+    """``(kind, edited_by)`` of the kinds that can say which objects a user edited."""
+    return [(kind, a.edited_by) for kind, a in sorted(_REGISTRY.items()) if a.edited_by is not None]
 
 
 def describe_request(request: ApprovalRequest) -> dict:

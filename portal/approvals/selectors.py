@@ -8,7 +8,7 @@ from django.utils import timezone
 from .choices import StageStatus
 from .models import ApprovalRequest, ApprovalStage
 from .policies import APPROVER_PERMS
-from .registry import get_approvable
+from .registry import edited_by_lookups, get_approvable
 
 
 def is_reviewer(user) -> bool:
@@ -23,17 +23,17 @@ def approvals_visible_to(user) -> QuerySet[ApprovalRequest]:
 
 def approvals_waiting_for(user) -> QuerySet[ApprovalRequest]:
     """Pending, unexpired requests whose current stage ``user`` could decide: the stage's role and
-    organisation match, ``user`` is not the maker and decided no earlier stage. Oldest deadline first.
-    (Editors declared by a kind are refused at decision time.)"""
+    organisation match, ``user`` is not the maker, no editor of the object (as far as its kind can say in a
+    query: ``edited_by``) and decided no earlier stage. Oldest deadline first. (Editors are refused again
+    at decision time.)"""
     if not getattr(user, "is_authenticated", False) or not user.is_active or not user.role_codes:
         return ApprovalRequest.objects.none()
     current = ApprovalStage.objects.filter(request=OuterRef("pk"), status=StageStatus.PENDING).order_by("index")
+    qs = ApprovalRequest.objects.visible_to(user).pending().filter(expires_at__gt=timezone.now()).exclude(maker=user)
+    for kind, edited_by in edited_by_lookups():
+        qs = qs.exclude(kind=kind, object_id__in=edited_by(user))
     return (
-        ApprovalRequest.objects.visible_to(user)
-        .pending()
-        .filter(expires_at__gt=timezone.now())
-        .exclude(maker=user)
-        .annotate(
+        qs.annotate(
             current_role=Subquery(current.values("role")[:1]),
             current_org=Subquery(current.values("org_id")[:1]),
             current_index=Subquery(current.values("index")[:1]),

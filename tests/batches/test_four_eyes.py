@@ -12,7 +12,7 @@ from django.urls import reverse
 from portal.approvals import errors
 from portal.approvals.models import ApprovalRequest
 from portal.approvals.registry import get_approvable
-from portal.approvals.selectors import approval_can_decide
+from portal.approvals.selectors import approval_can_decide, approvals_waiting_count, approvals_waiting_for
 from portal.approvals.services import approval_decide
 from portal.audit.models import AuditEvent
 from portal.batches.models import Batch
@@ -58,10 +58,10 @@ def _decide(actor, request: ApprovalRequest, decision: str = "approve") -> Appro
     )
 
 
-def _upload_and_submit(uploader, submitter, merchant, capture) -> tuple[Batch, ApprovalRequest]:
+def _upload_and_submit(uploader, submitter, merchant, capture, line="F1|100") -> tuple[Batch, ApprovalRequest]:
     on_behalf = merchant if uploader.organisation_id != merchant.pk else None
     with capture(execute=True):
-        batch = batch_upload(actor=uploader, kind="demo", uploaded_file=text_file(["F1|100"]), merchant=on_behalf)
+        batch = batch_upload(actor=uploader, kind="demo", uploaded_file=text_file([line]), merchant=on_behalf)
     batch = batch_submit(actor=submitter, batch=batch)
     return batch, ApprovalRequest.objects.get(pk=batch.approval_id)
 
@@ -169,3 +169,22 @@ def test_refund_batches_keep_the_editors_when_reviews_point_to_the_refund_page()
     from portal.batches import approval
 
     assert get_approvable("refund.batch").editors is approval._editors
+    assert get_approvable("refund.batch").edited_by is approval._edited_by
+
+
+def test_the_inbox_and_its_count_leave_out_what_the_reviewer_prepared(
+    two_stage_demo, merchant_a, operator_a, reviewer_a, acquirer_reviewer, django_capture_on_commit_callbacks
+):
+    # given two batches of merchant A at the acquirer stage: one uploaded by the acquirer's reviewer, one by A
+    own, own_request = _upload_and_submit(acquirer_reviewer, operator_a, merchant_a, django_capture_on_commit_callbacks)
+    other, other_request = _upload_and_submit(
+        operator_a, operator_a, merchant_a, django_capture_on_commit_callbacks, line="F2|200"
+    )
+    for request in (own_request, other_request):
+        _decide(reviewer_a, request)
+    # then the reviewer's inbox and the count in the navigation hold only the one they may decide
+    assert list(approvals_waiting_for(acquirer_reviewer)) == [other_request]
+    assert approvals_waiting_count(acquirer_reviewer) == 1
+    # and another reviewer of the acquirer, who prepared neither, sees both
+    second = UserFactory(organisation=merchant_a.acquirer, username="acq.second", roles=["acquirer_reviewer"])
+    assert set(approvals_waiting_for(second)) == {own_request, other_request}
