@@ -1,6 +1,7 @@
 """The one FilterSet of the ledger, shared by the pages, the downloads and the REST API.
 
-Dates are Beijing calendar days of ``txn_time``; a query spans at most one year. Without dates
+Dates are Beijing calendar days of ``txn_time``; a query spans at most one year, and every date lies
+in the seven years of retention up to tomorrow (``allowed_date_range``). Without dates
 (and without an order id or queryId, which are exact lookups) the last seven days are searched.
 Amount bounds are in yuan and compared in fen. ``card`` takes the last four digits or the full
 number (matched through the keyed hash); ``card_ref`` is the signed stand-in the pages put in
@@ -38,11 +39,32 @@ SORT_CHOICES = [
 SORT_VALUES = {value for value, _label in SORT_CHOICES}
 
 
-def add_one_year(day: date) -> date:
+# Transactions are kept for seven years (domain rules); a search reaches no further back, and no
+# further ahead than tomorrow: after 23:00 Beijing time the open settlement day is tomorrow's date.
+RETENTION_YEARS = 7
+DAYS_AHEAD = 1
+
+
+def add_years(day: date, years: int) -> date:
+    """``day`` moved by whole ``years`` (29 February becomes 28 February in a common year)."""
     try:
-        return day.replace(year=day.year + 1)
+        return day.replace(year=day.year + years)
     except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
+        return day.replace(year=day.year + years, day=28)
+
+
+def add_one_year(day: date) -> date:
+    return add_years(day, 1)
+
+
+def allowed_date_range(today: date | None = None) -> tuple[date, date]:
+    """The first and last Beijing day a search may name: the retention period up to tomorrow.
+
+    Every date of a search is checked against it before any arithmetic, so that neither the default
+    ranges nor the day bounds of ``settlement`` can leave the calendar (year 1 to 9999).
+    """
+    today = today or settlement.business_today()
+    return add_years(today, -RETENTION_YEARS), today + timedelta(days=DAYS_AHEAD)
 
 
 def make_card_ref(pan: str) -> str:
@@ -105,6 +127,29 @@ class TransactionFilterForm(forms.Form):
             raise forms.ValidationError(_("The card search has expired; enter the card number again."), code="card")
         return data
 
+    def _clean_day(self, name: str) -> date | None:
+        """A date of the search, refused outside ``allowed_date_range`` with the range in the message."""
+        value = self.cleaned_data.get(name)
+        if value is None:
+            return None
+        first, last = allowed_date_range()
+        if not first <= value <= last:
+            raise forms.ValidationError(
+                _("Enter a date from %(first)s to %(last)s: transactions are kept for %(years)s years."),
+                code="date_range",
+                params={"first": first.isoformat(), "last": last.isoformat(), "years": RETENTION_YEARS},
+            )
+        return value
+
+    def clean_date_from(self):
+        return self._clean_day("date_from")
+
+    def clean_date_to(self):
+        return self._clean_day("date_to")
+
+    def clean_settle_date(self):
+        return self._clean_day("settle_date")
+
     def clean(self):
         cleaned = super().clean()
         low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
@@ -115,14 +160,16 @@ class TransactionFilterForm(forms.Form):
         first, last = cleaned.get("date_from"), cleaned.get("date_to")
         if "date_from" in self.errors or "date_to" in self.errors:
             return cleaned
+        # Both dates (when given) are inside the allowed range: the defaults below stay inside it too.
         exact = cleaned.get("order_id") or cleaned.get("query_id")
         today = settlement.business_today()
+        oldest, _latest = allowed_date_range(today)
         if first is None and last is None and not exact:
             first, last = today - timedelta(days=DEFAULT_HISTORY_DAYS - 1), today
         elif first is not None and last is None:
-            last = min(today, add_one_year(first) - timedelta(days=1))
+            last = min(max(today, first), add_one_year(first) - timedelta(days=1))
         elif last is not None and first is None:
-            first = last - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
+            first = max(oldest, last - timedelta(days=DEFAULT_HISTORY_DAYS - 1))
         if first is not None and last is not None:
             if first > last:
                 self.add_error("date_to", _("The end date must not be before the start date."))

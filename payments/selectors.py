@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Q, QuerySet, Sum
@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from portal.accounts.models import Organisation
 
-from . import settlement
+from . import hooks, settlement
 from .choices import REFUNDABLE_TYPES, REVERSAL_TYPES, ExportStatus, TxnStatus, TxnType
 from .models import DEFAULT_REFUND_WINDOW_DAYS, ExportJob, MerchantProfile, Transaction
 
@@ -65,9 +65,19 @@ def encode_cursor(row: Transaction, sort: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# Keys a cursor may carry: what a BigIntegerField / BigAutoField holds.
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+_CURSOR_MAX_LENGTH = 200
+
+
 def decode_cursor(token: str | None, sort: str):
-    """``(value, id)`` from a cursor, or None if it is missing or malformed."""
-    if not token:
+    """``(value, id)`` from a cursor, or None if it is missing or malformed.
+
+    A cursor comes from the client: anything the columns cannot hold (an id or amount past a bigint,
+    a time that leaves the calendar when converted to UTC, a naive time) is malformed, so that the
+    query built from it can never fail.
+    """
+    if not token or len(token) > _CURSOR_MAX_LENGTH:
         return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
@@ -78,9 +88,14 @@ def decode_cursor(token: str | None, sort: str):
             value = parse_datetime(value_text)
             if value is None or timezone.is_naive(value):
                 return None
+            value = value.astimezone(UTC)
         else:
             value = int(value_text)
-    except (ValueError, UnicodeDecodeError):
+            if not _BIGINT_MIN <= value <= _BIGINT_MAX:
+                return None
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    if not 0 <= pk <= _BIGINT_MAX:
         return None
     return value, pk
 
@@ -158,12 +173,17 @@ def transaction_family(txn: Transaction) -> tuple[Transaction, list[Transaction]
 
 @dataclass(frozen=True)
 class RefundPosition:
+    """Where a payment stands: ``refunded`` by the ledger, ``held`` by refunds and batch lines in flight
+    (not in the ledger yet), ``remaining`` = amount − refunded − held (0 once voided or expired), and
+    the last Beijing day ``until`` which it can be refunded online."""
+
     refundable: bool
     refunded: int
     remaining: int
     until: date | None
     expired: bool
     voided: bool
+    held: int = 0
 
 
 def merchant_refund_window_days(merchant: Organisation) -> int:
@@ -179,9 +199,18 @@ def merchant_refund_window_days(merchant: Organisation) -> int:
 
 
 def refund_deadline(txn: Transaction, window_days: int | None = None) -> date:
-    """The last Beijing day on which ``txn`` can still be refunded online."""
+    """The last Beijing day on which ``txn`` can still be refunded online (the window ends at
+    ``txn_time + window_days`` to the second; see ``refund_window_expired``). The one place this date is
+    computed: the detail page, the API and the refund form all show it."""
     days = window_days if window_days is not None else merchant_refund_window_days(txn.merchant)
     return (txn.txn_time + timedelta(days=days)).astimezone(settlement.business_tz()).date()
+
+
+def refund_window_expired(txn: Transaction, window_days: int | None = None, now: datetime | None = None) -> bool:
+    """Whether the online refund window of ``txn`` is over: exact to the second, ``now > txn_time + window``
+    (at the very moment the window ends a refund is still accepted)."""
+    days = window_days if window_days is not None else merchant_refund_window_days(txn.merchant)
+    return (now or timezone.now()) > txn.txn_time + timedelta(days=days)
 
 
 def refund_position(
@@ -190,26 +219,46 @@ def refund_position(
     now=None,
     *,
     window_days: int | None = None,
+    held: int | None = None,
 ) -> RefundPosition:
-    """Refunded so far, still refundable (fen) and until when, for an original payment.
+    """Refunded so far, held by refunds in flight, still refundable (fen) and until when, for an original
+    payment.
 
-    ``window_days`` is the merchant's refund window; by default it is read from its profile.
+    ``window_days`` is the merchant's refund window; by default it is read from its profile. ``held`` is
+    what refunds and batch lines in flight hold (``hooks.refund_held``); by default it is asked from the
+    registered hooks, and only when the ledger still leaves something to refund.
     """
     now = now or timezone.now()
     if original.txn_type not in REFUNDABLE_TYPES or original.status != TxnStatus.SUCCESS:
-        return RefundPosition(False, original.refunded_amount, 0, None, False, False)
+        return RefundPosition(False, original.refunded_amount, 0, None, False, False, held or 0)
     if window_days is None:
         window_days = merchant_refund_window_days(original.merchant)
     voided = any(c.txn_type == TxnType.VOID and c.status == TxnStatus.SUCCESS for c in (children or []))
     until = refund_deadline(original, window_days)
-    expired = now > original.txn_time + timedelta(days=window_days)
-    remaining = 0 if voided or expired else original.amount - original.refunded_amount
-    return RefundPosition(remaining > 0, original.refunded_amount, remaining, until, expired, voided)
+    expired = refund_window_expired(original, window_days, now)
+    left_in_ledger = 0 if voided or expired else original.amount - original.refunded_amount
+    if held is None:
+        held = hooks.refund_held([original.pk]).get(original.pk, 0) if left_in_ledger > 0 else 0
+    remaining = max(0, left_in_ledger - held)
+    return RefundPosition(remaining > 0, original.refunded_amount, remaining, until, expired, voided, held)
 
 
-def refundable_amount(txn: Transaction, now=None) -> int:
-    """Still refundable of ``txn`` (fen) without loading its children (a void fills refunded_amount)."""
-    return refund_position(txn, [], now).remaining
+def refundable_amount(txn: Transaction, now=None, *, held: int | None = None) -> int:
+    """Still refundable of ``txn`` (fen) without loading its children (a void fills refunded_amount):
+    amount − refunded − ``held`` by refunds in flight (asked from the hooks when not given)."""
+    return refund_position(txn, [], now, held=held).remaining
+
+
+def refund_position_with_refunds(
+    original: Transaction, children: list[Transaction], *, user, now=None, window_days: int | None = None
+) -> tuple[RefundPosition, list[hooks.RefundInFlight]]:
+    """The refund position of an original payment for ``user``'s detail page, with the refunds in flight
+    that hold part of it (not in the ledger yet) as the registered hooks list them; ``held`` is their sum.
+    Nothing is asked for a transaction that cannot be refunded."""
+    if original.txn_type not in REFUNDABLE_TYPES or original.status != TxnStatus.SUCCESS:
+        return refund_position(original, children, now, window_days=window_days, held=0), []
+    held, in_flight = hooks.refunds_in_flight(original, user=user)
+    return refund_position(original, children, now, window_days=window_days, held=held), in_flight
 
 
 def merchants_visible_to(user) -> QuerySet[Organisation]:

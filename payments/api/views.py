@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, pagination, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -18,10 +18,13 @@ from ..cards import looks_like_pan, luhn_valid, mask_pan, normalise_pan
 from ..choices import ExportStatus
 from ..filtersets import TransactionFilterSet, make_card_ref
 from ..forms import ExportForm
+from ..merchant_filters import MerchantFilterSet
 from ..selectors import export_jobs_of, merchants_visible_to, transactions_visible_to
 from ..services import export_download_record, export_request, ledger_export_record
 from ..views.downloads import CONTENT_TYPES
 from ..views.transactions import job_format
+from .filters import TODAY_PARAM, TransactionFilterBackend, list_mode
+from .pagination import TransactionKeysetPagination
 from .serializers import (
     CardRefInputSerializer,
     CardRefSerializer,
@@ -33,13 +36,14 @@ from .serializers import (
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class TransactionCursorPagination(pagination.CursorPagination):
-    """Keyset paging on (txn_time, id), newest first."""
-
-    ordering = ("-txn_time", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+TODAY_PARAMETER = OpenApiParameter(
+    TODAY_PARAM,
+    OpenApiTypes.BOOL,
+    description=(
+        "`true`: the current settlement day (from 23:00 Beijing time the day before to 23:00), like the portal's "
+        "Today's transactions page. Cannot be combined with date_from, date_to or settle_date."
+    ),
+)
 
 
 @extend_schema_view(
@@ -47,17 +51,23 @@ class TransactionCursorPagination(pagination.CursorPagination):
         summary="Transactions of the visible merchants",
         description=(
             "Same filters as the portal pages. Without date_from/date_to (and without order_id or query_id) the "
-            "last seven Beijing days are searched; a query spans at most one year. amount_min / amount_max are "
-            "in yuan; every amount in the answer is an integer in fen. `card` takes the last four digits; for a "
-            "full card number first POST it to `card-ref/` and pass the returned `card_ref`."
+            "last seven Beijing days are searched; a query spans at most one year, and dates lie within the "
+            "seven years transactions are kept, up to tomorrow. `today=true` searches the current settlement "
+            "day instead. amount_min / amount_max are in yuan; every amount in the answer is an integer in fen. "
+            "`card` takes the last four digits; for a full card number first POST it to `card-ref/` and pass "
+            "the returned `card_ref`. `sort` orders the list (default newest first) and the keyset paging "
+            "follows it: follow the `next` / `previous` links, whose `cursor` is only valid with the same sort. "
+            "`totals` gives the count and amount (fen) of the whole filtered set and of its successful part."
         ),
+        parameters=[TODAY_PARAMETER],
     ),
     retrieve=extend_schema(summary="One transaction"),
 )
 class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = TransactionSerializer
     filterset_class = TransactionFilterSet
-    pagination_class = TransactionCursorPagination
+    filter_backends = [TransactionFilterBackend]
+    pagination_class = TransactionKeysetPagination
 
     @property
     def required_permission(self) -> str:
@@ -84,6 +94,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
         parameters=[
             OpenApiParameter("file_format", OpenApiTypes.STR, enum=["csv", "xlsx"]),
             OpenApiParameter("encoding", OpenApiTypes.STR, enum=["utf-8", "gbk"]),
+            TODAY_PARAMETER,
         ],
         request=None,
         responses={
@@ -103,7 +114,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
             raise exceptions.ValidationError(options.errors)
         if request.method == "GET" and looks_like_pan(normalise_pan(data.get("card", ""))):
             raise exceptions.ValidationError({"card": [_("Send a full card number to card-ref/ by POST instead.")]})
-        filterset = TransactionFilterSet(data, queryset=self.get_queryset(), request=request)
+        filterset = TransactionFilterSet(data, queryset=self.get_queryset(), request=request, mode=list_mode(data))
         if not filterset.is_valid():
             raise exceptions.ValidationError(filterset.errors)
         qs = filterset.qs
@@ -184,11 +195,20 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Merchants the user's organisation may see (an acquirer: its merchants)"),
+    list=extend_schema(
+        summary="Merchants the user's organisation may see (an acquirer: its merchants)",
+        description=(
+            "Ordered by merchant number; the same search as the merchant information page. `code` takes a whole "
+            "merchant number (exact) or its first digits (prefix); `name` matches part of the Chinese or English "
+            "name, ignoring case; `status` and `mcc` are exact. Invalid input is a 400 naming the field. Limits "
+            "are integers in fen (null: no limit); the settlement account is masked."
+        ),
+    ),
     retrieve=extend_schema(summary="One merchant"),
 )
 class MerchantViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = MerchantSerializer
+    filterset_class = MerchantFilterSet
     required_permission = Perm.MERCHANTS_VIEW
 
     def get_queryset(self):

@@ -1,4 +1,4 @@
-"""商户信息查询: an acquirer's merchants (list and detail)."""
+"""商户信息查询: an acquirer's merchants (a searchable list, and the detail)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,35 @@ from portal.accounts.roles import Perm
 from portal.core.mixins import PortalPermissionMixin
 
 from .. import selectors
+from ..forms import style_filter_form
+from ..merchant_filters import MerchantFilterSet
 from ..models import PRODUCTS
 from ..money import format_yuan
 from ..tables import MerchantTable
 
 
 class MerchantListView(PortalPermissionMixin, TemplateView):
+    """The visible merchants, 50 a page in merchant-number order, narrowed by the search form (GET):
+    merchant number (whole or first digits), name, status and MCC. Invalid input shows the form's
+    errors and no table."""
+
     template_name = "payments/merchant_list.html"
     permission_required = Perm.MERCHANTS_VIEW
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        table = MerchantTable(selectors.merchants_visible_to(self.request.user))
-        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
+        request = self.request
+        filterset = MerchantFilterSet(
+            request.GET, queryset=selectors.merchants_visible_to(request.user), request=request
+        )
+        style_filter_form(filterset.form)
+        context["filterset"] = filterset
+        if not filterset.is_valid():
+            context["invalid"] = True
+            return context
+        searched = any(filterset.form.cleaned_data.get(name) for name in filterset.form.fields)
+        table = MerchantTable(filterset.qs, empty_text=_("No merchant matches the search.") if searched else None)
+        RequestConfig(request, paginate={"per_page": 50}).configure(table)
         context["table"] = table
         return context
 

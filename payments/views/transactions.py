@@ -135,8 +135,12 @@ class TransactionDetailView(PortalPermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         txn = selectors.transaction_get(self.request.user, kwargs["pk"])
         original, children = selectors.transaction_family(txn)
-        position = selectors.refund_position(
-            original, children, window_days=selectors.merchant_refund_window_days(txn.merchant)
+        # Still refundable subtracts what refunds and batch lines in flight hold, as the refund form does.
+        position, in_flight = selectors.refund_position_with_refunds(
+            original,
+            children,
+            user=self.request.user,
+            window_days=selectors.merchant_refund_window_days(txn.merchant),
         )
         tz = settlement.business_tz()
         context.update(
@@ -144,8 +148,10 @@ class TransactionDetailView(PortalPermissionMixin, TemplateView):
             original=original,
             children=children,
             position=position,
+            in_flight=in_flight,
             remaining_yuan=format_yuan(position.remaining),
             refunded_yuan=format_yuan(position.refunded),
+            held_yuan=format_yuan(position.held),
             fields=_detail_fields(txn, tz),
             family=[original, *children],
             show_merchant=_shows_merchant(self.request.user),

@@ -1,8 +1,12 @@
+import re
+from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from payments.models import Transaction
 from portal.audit.models import AuditEvent
@@ -303,6 +307,101 @@ def test_refund_window_ends_after_330_days(client_for, operator_a, merchant_a, m
     response = client_for(operator_a).get(f"/transactions/{old.pk}/")
     assert response.context["position"].expired is True
     assert response.context["position"].remaining == 0
+
+
+def _testid(body: str, testid: str) -> str:
+    match = re.search(rf'data-testid="{testid}">([^<]*)<', body)
+    assert match, testid
+    return match.group(1).strip()
+
+
+def _pending_refund(actor, original, amount: int):
+    from refunds.services import refund_request
+
+    with mock.patch("refunds.tasks.send_refund.delay"):
+        return refund_request(actor=actor, original=original, amount=amount, reason="damaged")
+
+
+def test_detail_subtracts_refunds_in_flight_as_the_refund_form_does(client_for, operator_a, merchant_a, make_txn):
+    from refunds.selectors import refund_quote
+
+    original = make_txn(merchant_a, order_id="PAY1", amount=10000, refunded_amount=2000, txn_time=bj(2026, 3, 1, 9, 0))
+    _pending_refund(operator_a, original, 3000)
+
+    response = client_for(operator_a).get(f"/transactions/{original.pk}/")
+
+    position = response.context["position"]
+    assert (position.refunded, position.held, position.remaining) == (2000, 3000, 5000)
+    assert position.remaining == refund_quote(original).refundable
+    body = response.content.decode()
+    assert (_testid(body, "refunded"), _testid(body, "held"), _testid(body, "remaining")) == ("20.00", "30.00", "50.00")
+    assert 'data-testid="refund-action"' in body
+
+
+def test_detail_lists_the_refunds_not_yet_in_the_ledger(client_for, operator_a, merchant_a, make_txn):
+    original = make_txn(merchant_a, order_id="PAY1", amount=10000, txn_time=bj(2026, 3, 1, 9, 0))
+    pending = _pending_refund(operator_a, original, 1234)
+
+    response = client_for(operator_a).get(f"/transactions/{original.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+
+    [item] = response.context["in_flight"]
+    assert (item.order_id, item.amount, item.status, item.maker) == (
+        pending.order_id,
+        1234,
+        "Waiting for review",
+        operator_a.get_username(),
+    )
+    assert item.url == f"/refunds/{pending.pk}/"
+    table = response.content.decode().split('data-testid="refunds-in-flight"')[1].split("</table>")[0]
+    assert f'<a href="/refunds/{pending.pk}/">{pending.order_id}</a>' in table
+    assert "12.34" in table and "Waiting for review" in table and "2026-03-10 15:00:00" in table
+
+
+def test_detail_hides_the_refund_action_when_refunds_in_flight_hold_the_rest(
+    client_for, operator_a, merchant_a, make_txn
+):
+    original = make_txn(merchant_a, order_id="PAY1", amount=10000, refunded_amount=2000, txn_time=bj(2026, 3, 1, 9, 0))
+    _pending_refund(operator_a, original, 8000)
+
+    response = client_for(operator_a).get(f"/transactions/{original.pk}/")
+
+    assert (response.context["position"].remaining, response.context["position"].held) == (0, 8000)
+    body = response.content.decode()
+    assert _testid(body, "remaining") == "0.00"
+    assert 'data-testid="refund-action"' not in body
+    assert 'data-testid="held-note"' in body
+
+
+def test_refunds_in_flight_are_shown_in_chinese(client_for, operator_a, merchant_a, make_txn):
+    original = make_txn(merchant_a, order_id="PAY1", amount=10000, txn_time=bj(2026, 3, 1, 9, 0))
+    _pending_refund(operator_a, original, 10000)
+    body = client_for(operator_a).get(f"/transactions/{original.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "处理中的退货金额（元）" in body and "处理中的退货（尚未入账）" in body
+    assert "申请时间（北京时间）" in body and "处理中的退货已占用该笔消费的剩余金额" in body
+    assert "Refunds in progress" not in body
+
+
+def test_detail_of_a_payment_without_refunds_shows_nothing_in_progress(client_for, operator_a, merchant_a, make_txn):
+    original = make_txn(merchant_a, order_id="PAY1", amount=10000, txn_time=bj(2026, 3, 1, 9, 0))
+    body = client_for(operator_a).get(f"/transactions/{original.pk}/").content.decode()
+    assert _testid(body, "held") == "0.00" and _testid(body, "remaining") == "100.00"
+    assert 'data-testid="refunds-in-flight"' not in body and 'data-testid="held-note"' not in body
+
+
+def test_detail_query_count_does_not_grow_with_refunds_in_flight(
+    client_for, operator_a, merchant_a, make_txn, django_assert_max_num_queries
+):
+    original = make_txn(merchant_a, order_id="PAY1", amount=100000, txn_time=bj(2026, 3, 1, 9, 0))
+    client = client_for(operator_a)
+    _pending_refund(operator_a, original, 100)
+    client.get(f"/transactions/{original.pk}/")
+    with CaptureQueriesContext(connection) as one:
+        client.get(f"/transactions/{original.pk}/")
+    for _ in range(4):
+        _pending_refund(operator_a, original, 100)
+    with django_assert_max_num_queries(len(one)):
+        response = client.get(f"/transactions/{original.pk}/")
+    assert len(response.context["in_flight"]) == 5
 
 
 def test_no_query_leaks_card_hash_into_the_page(client_for, operator_a, merchant_a, make_txn):
