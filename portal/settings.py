@@ -171,6 +171,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "portal.accounts.validators.LetterAndDigitValidator"},
     {"NAME": "portal.accounts.validators.PasswordHistoryValidator"},
+    # Username, organisation code and names, product words (ASVS 6.2.11); every set path validates.
+    {"NAME": "portal.accounts.validators.ContextWordsValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 3600
 
@@ -405,6 +407,11 @@ CELERY_BEAT_SCHEDULE["accounts-disable-inactive"] = {
     "task": "accounts.disable_inactive_users",
     "schedule": crontab(hour=18, minute=0),
 }
+# ACP certificates expiring within ACP_CERT_EXPIRY_WARNING_DAYS logged and audited daily at 09:00 Beijing = 01:00 UTC.
+CELERY_BEAT_SCHEDULE["payments-certificate-expiry"] = {
+    "task": "payments.warn_expiring_certificates",
+    "schedule": crontab(hour=1, minute=0),
+}
 
 # --- Approvals (maker-checker) ------------------------------------------------------------
 APPROVAL_EXPIRY_HOURS = env.int("APPROVAL_EXPIRY_HOURS", default=72)
@@ -495,5 +502,7 @@ ACP_TIMEOUTS = tuple(env.list("ACP_TIMEOUTS", cast=float, default=[5.0, 30.0]))
 ACP_VERIFY_TLS = env.bool("ACP_VERIFY_TLS", default=True)
 # False replaces the real sleep between status queries with a no-op (tests only).
 ACP_QUERY_SLEEP = env.bool("ACP_QUERY_SLEEP", default=True)
+# A signing or trusted certificate expiring within this many days is a deploy-check warning and a daily audit event.
+ACP_CERT_EXPIRY_WARNING_DAYS = env.int("ACP_CERT_EXPIRY_WARNING_DAYS", default=30)
 if SANDBOX_ENABLED:
     CELERY_BEAT_SCHEDULE["sandbox-notify-due"] = {"task": "sandbox.notify_due", "schedule": 5.0}

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from .auth_services import METHOD_SMS, METHOD_TOTP
 from .models import phone_validator
 from .phones import normalise_phone
+from .services import phone_in_use_by_another, phone_in_use_error
 
 _code_widget = forms.TextInput(
     attrs={
@@ -121,4 +122,7 @@ class PhoneForm(forms.Form):
         phone_validator(phone)
         if phone == self.user.phone:
             raise ValidationError(_("This is already your phone number."), code="same_phone")
+        if phone_in_use_by_another(phone, user=self.user):
+            # Before any code is sent to it: one SMS factor per person (security B1).
+            raise phone_in_use_error()
         return phone

@@ -26,6 +26,7 @@ from portal.audit.services import audit_record
 
 from .models import SMSDevice, User
 from .phones import mask_phone
+from .services import phone_in_use_by_another
 from .sms import sms_send
 
 PURPOSE_LOGIN = "login"
@@ -60,6 +61,7 @@ class CodeCheck:
     device: Device | None = None
     throttled: bool = False
     wait_seconds: int = 0
+    phone_in_use: bool = False  # phone change: the code was right, but another account has the phone now
 
 
 def challenge_hash(nonce: str) -> str:
@@ -245,6 +247,9 @@ def user_phone_change_confirm(*, actor: User, phone: str, token: str, challenge:
         if not check.ok or check.device.phone != phone:
             _audit_code_failure(user=actor, method=METHOD_SMS, purpose=PURPOSE_PHONE_CHANGE, check=check)
             return CodeCheck(ok=False, device=check.device, throttled=check.throttled, wait_seconds=check.wait_seconds)
+        if phone_in_use_by_another(phone, user=actor):
+            # Another account took it since the code was sent (the form refused it before): not this one's factor.
+            return CodeCheck(ok=False, device=check.device, throttled=False, wait_seconds=0, phone_in_use=True)
         old = actor.phone
         actor.phone = phone
         actor.phone_verified = True

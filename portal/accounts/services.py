@@ -15,6 +15,7 @@ from portal.audit.services import audit_record
 from .models import Organisation, PasswordHistory, RoleAssignment, User
 from .roles import ROLES_BY_ORG_KIND
 from .validation import validate_organisation
+from .validators import validate_username_not_generic
 
 
 def organisation_create(
@@ -51,6 +52,69 @@ def validate_roles_for(organisation: Organisation, roles: Iterable[str]) -> list
             {"roles": _("These roles do not exist in this organisation: %(roles)s") % {"roles": ", ".join(bad)}}
         )
     return roles
+
+
+def _phone_variants(phone: str) -> set[str]:
+    """The ways one mainland number may be stored: ``13800000001``, ``+8613800000001``, ``8613800000001``."""
+    digits = phone.lstrip("+")
+    national = digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
+    if len(national) != 11:
+        return {phone}
+    return {phone, national, f"86{national}", f"+86{national}"}
+
+
+def phone_in_use_by_another(phone: str, *, user: User | None = None) -> bool:
+    """Whether an active user other than ``user`` has ``phone`` as their verified phone (their SMS factor).
+
+    One SMS factor per person (PCI 8.2.1, security check B1): two accounts on one phone would let
+    whoever holds the phone sign in as either.
+    """
+    if not phone:
+        return False
+    others = User.objects.filter(is_active=True, phone_verified=True, phone__in=_phone_variants(phone))
+    if user is not None and user.pk:
+        others = others.exclude(pk=user.pk)
+    return others.exists()
+
+
+def phone_in_use_error() -> ValidationError:
+    return ValidationError(
+        _(
+            "Another active user already has this mobile phone number: each person needs their own phone "
+            "for sign-in codes."
+        ),
+        code="phone_in_use",
+    )
+
+
+def _clean_user(user: User, *, check_username: bool, check_phone: bool) -> None:
+    """``full_clean`` plus the identity rules (security check B1), every error at once, by field.
+
+    ``check_username``: the username must not be generic (``validators.is_generic_username``);
+    checked where a username is chosen (creation: no service renames a user).
+    ``check_phone``: a phone that becomes verified on an active account must be no other active
+    user's verified phone (``phone_in_use_by_another``); checked when the phone is set or changed.
+    """
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if check_username and "username" not in errors:
+        try:
+            validate_username_not_generic(user.username)
+        except ValidationError as exc:
+            errors.setdefault("username", []).extend(exc.error_list)
+    if (
+        check_phone
+        and "phone" not in errors
+        and user.is_active
+        and user.phone_verified
+        and phone_in_use_by_another(user.phone, user=user)
+    ):
+        errors.setdefault("phone", []).append(phone_in_use_error())
+    if errors:
+        raise ValidationError(errors)
 
 
 def _record_password(user: User) -> None:
@@ -98,7 +162,12 @@ def user_create(
     must_change_password: bool = True,
     language: str = "",
 ) -> User:
-    """Create a user in ``organisation`` with roles and an initial password (audited)."""
+    """Create a user in ``organisation`` with roles and an initial password (audited).
+
+    Refuses a generic username (``admin``, ``test1``…) and a verified phone that another active user
+    already has (security check B1, see ``_clean_user``); the password passes every configured
+    validator, context words included.
+    """
     roles = validate_roles_for(organisation, roles)
     user = User(
         username=username,
@@ -112,7 +181,7 @@ def user_create(
         language=language,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    user.full_clean(exclude=["password"])
+    _clean_user(user, check_username=True, check_phone=True)
     validate_password(raw_password, user)
     with transaction.atomic():
         user.set_password(raw_password)
@@ -148,10 +217,15 @@ def user_create(
 #   ``ValidationError`` on ``roles`` with a message naming the roles.
 # * Phones typed in by an administrator count as verified (the administrator checked them out
 #   of band); the audit event says so (``phone_verified_by_admin``) and stores phones masked.
+# * One identity per person (security check B1): no generic username (``admin``, ``test1``,
+#   ``admin.01``; ``validators.is_generic_username`` has the rule) and no verified phone shared by
+#   two active users (``phone_in_use_by_another``), checked at creation, phone change and re-enabling.
+#   Nothing renames a user: the username is the identity the audit trail names.
 
 import secrets  # noqa: E402
 import string  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from django.contrib.sessions.models import Session  # noqa: E402
 from django.db.models import (  # noqa: E402
@@ -291,6 +365,32 @@ def generate_initial_password(length: int = INITIAL_PASSWORD_LENGTH) -> str:
             return password
 
 
+GENERATED_PASSWORD_ATTEMPTS = 20
+
+
+def _generate_password_for(user: User) -> str:
+    """A generated password that every configured validator accepts for ``user``.
+
+    A random password can, very rarely, contain a context word (a part of the username such as
+    "wang", a product word such as "portal") and be refused by the context-word rule: draw again. The
+    history is left out here (a fresh random password is no earlier one; ``user_set_password`` checks it).
+    """
+    from django.contrib.auth.password_validation import get_default_password_validators
+
+    from .validators import PasswordHistoryValidator
+
+    validators = [v for v in get_default_password_validators() if not isinstance(v, PasswordHistoryValidator)]
+    password = ""
+    for _attempt in range(GENERATED_PASSWORD_ATTEMPTS):
+        password = generate_initial_password()
+        try:
+            validate_password(password, user, password_validators=validators)
+        except ValidationError:
+            continue
+        return password
+    return password  # a rule no random password meets: the caller's validation says which
+
+
 def _deliver_password(*, user: User, password: str, delivery: str, reset: bool) -> str | None:
     """Send the password by SMS (after commit) and return None, or return it to be shown once."""
     if delivery != PasswordDelivery.SMS:
@@ -341,7 +441,9 @@ def user_create_managed(
     roles = _check_roles(actor, organisation, roles, changed=roles)
     if delivery == PasswordDelivery.SMS and not phone:
         raise ValidationError({"delivery": _("Enter a mobile phone number to send the password by SMS.")})
-    password = generate_initial_password()
+    password = _generate_password_for(
+        User(username=username, organisation=organisation, first_name=first_name, last_name=last_name, email=email)
+    )
     with transaction.atomic():
         user = user_create(
             actor=actor,
@@ -364,7 +466,8 @@ def user_update(*, actor: User, user: User, first_name: str, last_name: str, pho
     """Change a user's name, phone and roles; audited as ``user.update`` with before/after.
 
     Nobody changes their own roles. A phone set by an administrator counts as verified and
-    becomes the number the user's login codes go to.
+    becomes the number the user's login codes go to; it must not be another active user's
+    verified phone. The username does not change.
     """
     _ensure_manageable(actor, user)
     before_roles = sorted(user.role_assignments.values_list("role", flat=True))
@@ -383,7 +486,7 @@ def user_update(*, actor: User, user: User, first_name: str, last_name: str, pho
     user.first_name, user.last_name, user.phone = first_name, last_name, phone
     if phone_changed:
         user.phone_verified = bool(phone)
-    user.full_clean(exclude=["password"])
+    _clean_user(user, check_username=False, check_phone=phone_changed)
     with transaction.atomic():
         user.save(update_fields=["first_name", "last_name", "phone", "phone_verified"])
         if removed:
@@ -505,8 +608,15 @@ def users_disable_inactive(*, now: datetime | None = None) -> int:
 
 
 def user_enable(*, actor: User, user: User) -> User:
-    """Enable a disabled user; audited as ``user.enable``."""
+    """Enable a disabled user; audited as ``user.enable``.
+
+    Refused while another active user has this user's verified phone (one SMS factor per person).
+    """
     _ensure_manageable(actor, user)
+    if user.phone_verified and phone_in_use_by_another(user.phone, user=user):
+        raise ValidationError(
+            _("Another active user has this user's mobile phone number: change the phone number of one of them first.")
+        )
     with transaction.atomic():
         if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
             raise ValidationError(_("This user is already enabled."))
@@ -551,8 +661,58 @@ def user_reset_password(*, actor: User, user: User, delivery: str = PasswordDeli
     _ensure_manageable(actor, user)
     if delivery == PasswordDelivery.SMS and not user.phone:
         raise ValidationError({"delivery": _("This user has no mobile phone number to send the password to.")})
-    password = generate_initial_password()
+    password = _generate_password_for(user)
     with transaction.atomic():
         user_set_password(actor=actor, user=user, raw_password=password, must_change=True, action="user.password_reset")
         shown = _deliver_password(user=user, password=password, delivery=delivery, reset=True)
     return shown
+
+
+# --- Access review (PCI DSS 7.2.4, security check B7) ---
+
+ACCESS_REVIEW_ACTION = "users.access_review"
+
+
+def access_review_write(
+    *,
+    actor: User | None,
+    organisation: Organisation | None,
+    file_format: str,
+    path: Path,
+    content: bytes,
+    user_count: int,
+) -> AuditEvent:
+    """Write the access review report ``content`` to a new file at ``path`` and audit it as
+    ``users.access_review`` (organisation code or all, format, number of users, path, SHA-256).
+
+    One transaction: the event is kept only when the file was written, and a file whose event
+    could not be committed is removed. An existing file is never overwritten (``FileExistsError``):
+    a report is evidence. ``actor`` None: the command line, recorded as ``command:access_review``.
+    """
+    import hashlib
+
+    path = Path(path)
+    created = False
+    try:
+        with transaction.atomic():
+            event = audit_record(
+                action=ACCESS_REVIEW_ACTION,
+                actor=actor,
+                actor_repr=None if actor is not None else "command:access_review",
+                organisation=organisation,
+                details={
+                    "organisation": organisation.code if organisation is not None else "",
+                    "format": file_format,
+                    "users": user_count,
+                    "path": str(path.resolve()),
+                    "sha256": hashlib.sha256(content).hexdigest(),
+                },
+            )
+            with path.open("xb") as out:
+                created = True
+                out.write(content)
+    except BaseException:
+        if created:
+            path.unlink(missing_ok=True)
+        raise
+    return event

@@ -40,7 +40,7 @@ from .auth_services import METHOD_SMS, METHOD_TOTP, PURPOSE_LOGIN, PURPOSE_PHONE
 from .middleware import SESSION_AUTH_AT, SESSION_LAST_ACTIVITY
 from .phones import mask_phone
 from .second_factor import check_step_up_code, count_code_failure, session_challenge, username_is_locked
-from .services import user_set_password
+from .services import phone_in_use_error, user_set_password
 from .sms import SmsDailyCapExceeded
 from .stepup import SESSION_OTP_VERIFIED_AT, StepUpRequiredMixin, mark_second_factor_confirmed
 
@@ -363,6 +363,10 @@ class PhoneChangeView(PortalPermissionMixin, StepUpRequiredMixin, View):
             request.session.pop(SESSION_PENDING_PHONE, None)
             messages.success(request, _("Your mobile phone has been changed."))
             return redirect("accounts:security")
+        if check.phone_in_use:
+            request.session.pop(SESSION_PENDING_PHONE, None)
+            messages.error(request, phone_in_use_error().messages[0])
+            return redirect("accounts:phone_change")
         if not check.throttled and count_code_failure(request, request.user):
             return _locked_out(request)
         code_form.add_error("otp_token", _("This code is not valid or has expired."))

@@ -138,3 +138,139 @@ def test_old_pbkdf2_hash_is_upgraded_at_sign_in(admin_a):
     sign_in(Client(), admin_a)
     admin_a.refresh_from_db()
     assert admin_a.password.startswith("argon2$argon2id$")
+
+
+# --- Context words (security check A13) ------------------------------------------------------
+
+
+@pytest.fixture
+def lotus_admin(merchant_a):
+    """Merchant A, renamed so that its names are recognisable, and its administrator ``a.admin``."""
+    from portal.accounts.models import User
+
+    merchant_a.name_en = "Golden Lotus Trading"
+    merchant_a.name_zh = "金莲贸易有限公司"
+    merchant_a.save()
+    from tests.factories import UserFactory
+
+    user = UserFactory(organisation=merchant_a, username="a.admin", roles=["merchant_admin"])
+    return User.objects.select_related("organisation").get(pk=user.pk)
+
+
+def test_the_context_word_validator_is_configured():
+    from django.contrib.auth.password_validation import get_default_password_validators
+
+    from portal.accounts.validators import ContextWordsValidator
+
+    assert any(isinstance(v, ContextWordsValidator) for v in get_default_password_validators())
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Xq7-ADMIN-2026z",  # a part of the username, any case
+        "Xq7 a.admin 2026z",  # the username
+        "Golden Lotus Trading 7x",  # the English name, spaces kept
+        "goldenlotustrading7x",  # ... or dropped
+        "GoldenLotus-2026x",  # two consecutive words of the name
+        "Lotus_Trading_2026x",
+        "金莲贸易有限公司2026x",  # the Chinese name
+        "金莲贸易-2026abcd",  # ... without its legal form
+        "Merchant-2026-xyz",  # product words
+        "ACQUIRER-2026-xyz",
+        "my portal 2026xy",
+        "UnionPay2026xyz",
+        "U-n-i-o-n-P-a-y-26x",  # punctuation does not hide a word
+        "银联密码2026abcd",
+        "商户密码2026abcd",
+        "ＭＥＲＣＨＡＮＴ2026xyz",  # full-width letters
+    ],
+)
+def test_passwords_with_context_words_are_refused(lotus_admin, password):
+    assert _codes(password, lotus_admin) == {"password_context_word"}
+
+
+def test_the_organisation_code_is_refused(lotus_admin):
+    assert _codes(f"Pw{lotus_admin.organisation.code}x", lotus_admin) == {"password_context_word"}
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Golden-pass-2026x",  # one word of a multi-word name alone is allowed (common words)
+        "Lotus-pass-2026xy",
+        "Xa-pass-2026-zz",  # the username's one-letter part "a" is too short to count
+        "Adxmin-2026-zzq",  # a word broken by a letter (punctuation alone would not break it)
+    ],
+)
+def test_passwords_without_context_words_pass(lotus_admin, password):
+    assert _codes(password, lotus_admin) == set()
+
+
+def test_refusal_names_the_word_and_is_translated(lotus_admin):
+    from django.utils import translation
+
+    with pytest.raises(ValidationError) as exc:
+        validate_password("GoldenLotus-2026x", lotus_admin)
+    assert exc.value.messages == [
+        "Your password must not contain “goldenlotus”: leave out your user name, your organisation's code and name, "
+        "and product words such as “merchant” or “UnionPay”."
+    ]
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as exc:
+        validate_password("GoldenLotus-2026x", lotus_admin)
+    assert exc.value.messages[0].startswith("密码不能包含“goldenlotus”")
+
+
+def test_single_name_words_can_be_switched_on(lotus_admin):
+    from portal.accounts.validators import ContextWordsValidator
+
+    ContextWordsValidator().validate("Golden-pass-2026x", lotus_admin)
+    with pytest.raises(ValidationError):
+        ContextWordsValidator(single_name_words=True).validate("Golden-pass-2026x", lotus_admin)
+
+
+def test_without_a_user_only_product_words_count():
+    assert _codes("Golden-Lotus-2026x", None) == set()
+    assert _codes("Golden-UnionPay-2026x", None) == {"password_context_word"}
+
+
+def test_the_demo_password_passes_for_every_demo_account():
+    """``seed_demo`` sets ``Demo-pass-2026`` through ``user_create``: the rule must accept it."""
+    from portal.accounts.management.commands.seed_demo import ACQUIRER, DEMO_PASSWORD, MERCHANTS, PLATFORM, USERS
+    from portal.accounts.models import Organisation, User
+
+    orgs = {data["code"]: Organisation(**data) for data in [ACQUIRER, PLATFORM, *MERCHANTS]}
+    for username, code, *_rest in USERS:
+        user = User(username=username, organisation=orgs[code])
+        assert _codes(DEMO_PASSWORD, user) == set(), username
+
+
+def test_change_password_page_refuses_a_context_word(admin_a, client_for):
+    client = client_for(admin_a)
+    response = client.post(
+        CHANGE_URL,
+        {"current_password": PASSWORD, "new_password1": "Unionpay-2026-xq", "new_password2": "Unionpay-2026-xq"},
+    )
+    assert response.status_code == 200
+    assert "Your password must not contain “unionpay”" in response.content.decode()
+    admin_a.refresh_from_db()
+    assert admin_a.check_password(PASSWORD)
+    assert actions() == []
+
+
+def test_generated_passwords_are_drawn_again_when_they_hold_a_context_word(admin_a, operator_a, monkeypatch):
+    """Create and reset use a random password; one that happens to hold a context word is not used."""
+    from portal.accounts import services
+
+    clean = ["Qz8Rw7Et6Yu5Io4P", "Kx2Lc3Vb4Nm5Aq6W"]
+    drawn = iter([f"Ab1{admin_a.organisation.code}", clean[0], "Zz9operatorZz9zz", clean[1]])
+    monkeypatch.setattr(services, "generate_initial_password", lambda: next(drawn))
+
+    user, shown = services.user_create_managed(
+        actor=admin_a, organisation=admin_a.organisation, username="li.na", roles=["merchant_operator"]
+    )
+    assert shown == clean[0] and user.check_password(clean[0])
+
+    assert services.user_reset_password(actor=admin_a, user=operator_a) == clean[1]
+    operator_a.refresh_from_db()
+    assert operator_a.check_password(clean[1])

@@ -69,6 +69,35 @@ def test_phone_change_refuses_an_invalid_or_identical_number(admin_a, client_for
     assert not SmsMessage.objects.exists()
 
 
+def test_phone_change_refuses_a_phone_another_active_user_signs_in_with(admin_a, operator_a, client_for):
+    # given another active user whose verified phone is the new number
+    operator_a.phone, operator_a.phone_verified = NEW_PHONE, True
+    operator_a.save(update_fields=["phone", "phone_verified"])
+    client = client_for(admin_a)
+    # when admin A asks to move to that phone, then no code is sent and the form says why (security B1)
+    response = client.post(PHONE_URL, {"action": "send", "phone": NEW_PHONE})
+    assert response.status_code == 200
+    assert "Another active user already has this mobile phone number" in response.content.decode()
+    assert not SmsMessage.objects.filter(phone=NEW_PHONE).exists()
+
+
+def test_phone_taken_between_the_code_and_its_confirmation_is_not_switched(admin_a, operator_a, client_for):
+    # given a code sent to a free phone, which another user then verifies as theirs
+    client = client_for(admin_a)
+    old_phone = admin_a.phone
+    client.post(PHONE_URL, {"action": "send", "phone": NEW_PHONE})
+    code = last_code(NEW_PHONE, purpose="otp_phone_change")
+    operator_a.phone, operator_a.phone_verified = NEW_PHONE, True
+    operator_a.save(update_fields=["phone", "phone_verified"])
+    # when admin A confirms the right code
+    response = client.post(PHONE_URL, {"action": "confirm", "otp_token": code}, follow=True)
+    # then the phone stays as it was, the user is told why, and it counts as no failed code
+    admin_a.refresh_from_db()
+    assert admin_a.phone == old_phone
+    assert "Another active user already has this mobile phone number" in response.content.decode()
+    assert "auth.phone_change" not in actions() and "auth.otp_failure" not in actions()
+
+
 def test_totp_enrolment_shows_a_qr_code_and_confirms_with_a_code(admin_a, client_for):
     client = client_for(admin_a)
     page = client.get(TOTP_URL)
