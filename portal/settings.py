@@ -220,6 +220,8 @@ OTP_SMS_COOLDOWN_DURATION = 60
 OTP_SMS_THROTTLE_FACTOR = 1
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Merchant Portal")
 SMS_DAILY_CAP = env.int("SMS_DAILY_CAP", default=20)
+# Per client IP and Beijing day, all phones together (security A7); generous for an office behind one NAT.
+SMS_DAILY_CAP_PER_IP = env.int("SMS_DAILY_CAP_PER_IP", default=200)
 
 # SMS gateway: outbox (embedded default), aliyun, http
 SMS_BACKEND = env.str("SMS_BACKEND", default="outbox")

@@ -16,7 +16,7 @@ import segno
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import authenticate, get_user_model, login, logout, update_session_auth_hash
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -41,7 +41,7 @@ from .middleware import SESSION_AUTH_AT, SESSION_LAST_ACTIVITY
 from .phones import mask_phone
 from .second_factor import check_step_up_code, count_code_failure, session_challenge, username_is_locked
 from .services import phone_in_use_error, user_set_password
-from .sms import SmsDailyCapExceeded
+from .sms import SmsDailyCapExceeded, SmsIpCapExceeded
 from .stepup import SESSION_OTP_VERIFIED_AT, StepUpRequiredMixin, mark_second_factor_confirmed
 
 GENERIC_LOGIN_ERROR = gettext_lazy("Invalid username or password, or the account is locked.")
@@ -76,6 +76,11 @@ def _send_failure_message(request, exc: Exception) -> None:
             _("A code was sent less than a minute ago. You can ask for a new one in %(seconds)d seconds.")
             % {"seconds": exc.wait_seconds},
         )
+    elif isinstance(exc, SmsIpCapExceeded):
+        messages.error(
+            request,
+            _("Too many text messages were requested from your network today. Use another method or try tomorrow."),
+        )
     else:
         messages.error(
             request, _("Too many text messages were sent to this phone today. Use another method or try tomorrow.")
@@ -100,7 +105,10 @@ def set_language(request):
 
 
 def lockout_response(request, original_response=None, credentials=None, *args, **kwargs):
-    """django-axes' answer for a locked username: the very same page as any failed sign-in."""
+    """django-axes' answer for a locked username: the very same page as any failed sign-in, after as long.
+    Axes refuses before any backend runs, so the password is hashed here as the model backend hashes it
+    for an unknown user: the answer's timing does not tell a locked account either (security A11)."""
+    get_user_model()().set_password(request.POST.get("password", ""))
     return _login_page(request, failed=True)
 
 

@@ -19,6 +19,7 @@ from tests.factories import UserFactory, login_password_only
 from .auth_helpers import (
     HOME_URL,
     LOGIN_URL,
+    PASSWORD,
     VERIFY_URL,
     actions,
     last_code,
@@ -99,6 +100,28 @@ def test_unknown_user_wrong_password_and_locked_account_answer_alike(admin_a, op
     assert _body_without_csrf(unknown) == _body_without_csrf(wrong) == _body_without_csrf(locked)
     assert GENERIC in _body_without_csrf(locked)
     assert "_auth_user_id" not in Client().session.keys()
+
+
+def test_a_locked_account_costs_one_password_hash_like_an_unknown_user(admin_a, operator_a, monkeypatch):
+    """Same timing (security A11): axes refuses a locked username before any backend runs, so the answer would
+    come without the expensive hash an unknown user or a wrong password costs, unless the refusal hashes too."""
+    from django.contrib.auth.hashers import get_hasher
+
+    for i in range(10):
+        password_step(Client(), "a.operator", "Wrong-pass-2026x", ip=f"10.1.1.{i}")
+    hasher = type(get_hasher())
+    encode = hasher.encode
+    calls = []
+
+    def counting(self, password, salt):
+        calls.append(password)
+        return encode(self, password, salt)
+
+    monkeypatch.setattr(hasher, "encode", counting)
+    for username, password in (("nobody", "Wrong-pass-2026x"), ("a.operator", PASSWORD)):
+        calls.clear()
+        password_step(Client(), username, password)
+        assert calls == [password], username
 
 
 def test_inactive_user_answers_like_a_wrong_password(admin_a):

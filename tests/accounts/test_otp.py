@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from axes.models import AccessAttempt
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -165,6 +166,23 @@ def test_daily_cap_per_phone(admin_a, settings):
         response = client.post(RESEND_URL, follow=True)
     assert "Too many text messages were sent to this phone today." in response.content.decode()
     assert SmsMessage.objects.filter(phone=admin_a.phone).count() == 2
+
+
+def test_daily_cap_per_client_ip_across_phones(admin_a, operator_a, reviewer_a, settings):
+    """Security A7: one address cannot make the portal text many phones (SMS bombing, cost abuse)."""
+    settings.SMS_DAILY_CAP_PER_IP = 2
+    cache.clear()
+    password_step(Client(), "a.admin", ip="10.9.0.1")
+    password_step(Client(), "a.operator", ip="10.9.0.1")
+    # a third sign-in from the same address is refused its code, with a message that says why
+    client = Client()
+    response = password_step(client, reviewer_a.username, ip="10.9.0.1")
+    page = client.get(response["Location"]).content.decode() if response.status_code == 302 else ""
+    assert "Too many text messages were requested from your network today." in page
+    assert SmsMessage.objects.count() == 2
+    # another address still gets its code
+    password_step(Client(), reviewer_a.username, ip="10.9.0.2")
+    assert SmsMessage.objects.count() == 3
 
 
 def test_verify_page_shows_masked_phone_and_resend(admin_a):

@@ -15,7 +15,7 @@ from .. import auth_services
 from ..auth_services import PURPOSE_STEP_UP
 from ..phones import mask_phone
 from ..second_factor import session_challenge
-from ..sms import SmsDailyCapExceeded
+from ..sms import SmsDailyCapExceeded, SmsIpCapExceeded
 
 
 class OtpSendView(APIView):
@@ -41,6 +41,16 @@ class OtpSendView(APIView):
                         "message": _("Wait %(seconds)d seconds before asking for another code.")
                         % {"seconds": exc.wait_seconds},
                         "wait_seconds": exc.wait_seconds,
+                    }
+                },
+                status=429,
+            )
+        except SmsIpCapExceeded:
+            return Response(
+                {
+                    "error": {
+                        "code": "daily_cap_ip",
+                        "message": _("Too many codes were requested from your network today."),
                     }
                 },
                 status=429,
