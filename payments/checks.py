@@ -1,7 +1,14 @@
-"""Deploy checks for the gateway configuration (``manage.py check --deploy``)."""
+"""Checks of the gateway configuration: its settings and its keys and certificates (security check E2).
+
+``manage.py check --deploy`` runs all of them; the plain ``manage.py check`` runs the certificate checks of the
+embedded sandbox's generated files only (cheap, and warnings at most). ``--tag acp_certificates`` selects the
+certificate checks alone; ``manage.py acp_certificates`` prints the inventory behind them.
+"""
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+CERTIFICATES_TAG = "acp_certificates"
 
 
 @register(deploy=True)
@@ -31,3 +38,30 @@ def acp_gateway_configured(app_configs, **kwargs):
     if not settings.ACP_BACK_URL.startswith("https://"):
         problems.append(Warning("ACP_BACK_URL should be an https URL.", id="payments.W004"))
     return problems
+
+
+def _certificate_messages(app_configs, *, sandbox: bool) -> list:
+    if app_configs is not None and not any(config.name == "payments" for config in app_configs):
+        return []
+    from .gateway.certificates import ERROR, certificate_inventory
+
+    messages = []
+    for finding in certificate_inventory().findings:
+        if finding.item.sandbox != sandbox:
+            continue
+        level = Error if finding.level == ERROR else Warning
+        messages.append(level(finding.message, hint=finding.hint or None, id=finding.check_id))
+    return messages
+
+
+@register(Tags.security, CERTIFICATES_TAG, deploy=True)
+def acp_certificates_configured(app_configs, **kwargs):
+    """The configured signing key and certificate and trusted certificates: key strength, key usage, validity,
+    key/certificate pair, SHA-1 roots (rules in ``payments.gateway.certificates``). Errors fail the deploy."""
+    return _certificate_messages(app_configs, sandbox=False)
+
+
+@register(CERTIFICATES_TAG)
+def acp_certificates_sandbox(app_configs, **kwargs):
+    """The same rules on the sandbox's generated files, when they exist; warnings only."""
+    return _certificate_messages(app_configs, sandbox=True)

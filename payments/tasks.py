@@ -1,4 +1,5 @@
-"""Thin Celery tasks: background detail downloads and their purge (the work is in ``services``)."""
+"""Thin Celery tasks: background detail downloads and their purge, the certificate expiry warning (the work is in
+``services`` and ``gateway.certificates``)."""
 
 from celery import shared_task
 
@@ -17,6 +18,14 @@ def purge_expired_exports() -> int:
     from .services import export_purge_expired
 
     return export_purge_expired()
+
+
+@shared_task(name="payments.warn_expiring_certificates")
+def warn_expiring_certificates() -> int:
+    """Log and audit the ACP certificates expiring soon, once per certificate and day (daily, see the beat schedule)."""
+    from .gateway.certificates import certificates_audit_expiring
+
+    return certificates_audit_expiring()
 
 
 # Registered with the worker through this autodiscovered module (payments.gateway is not an app).

@@ -45,6 +45,15 @@ TransactionTestCase._fixture_teardown = _fixture_teardown_with_audit_flush
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache_for_each_test():
+    """Counters in the cache (codes per client IP and day...) must not leak from one test, or one CI run on the
+    shared Redis, into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language_after_each_test():
     """A request in Chinese leaves its language active in the thread: start every test in the default."""
     yield

@@ -32,12 +32,29 @@ def _example_variables() -> dict[str, str]:
     return values
 
 
+def _acp_material(directory: Path) -> dict[str, str]:
+    """Certificates at the paths the example's ACP_* variables name on a real host (payments.E010 otherwise)."""
+    from payments.gateway.acp.testing import build_ca, to_pkcs12, write_ca
+
+    ca = build_ca()
+    files = write_ca(ca, directory)
+    (directory / "sign.pfx").write_bytes(to_pkcs12(ca.sign_key, ca.sign_cert, b"135790"))
+    return {
+        "ACP_SIGN_PKCS12_PATH": str(directory / "sign.pfx"),
+        "ACP_SIGN_PKCS12_PASSWORD": "135790",
+        "ACP_ROOT_CERT_PATHS": str(files.root_cert),
+        "ACP_MIDDLE_CERT_PATHS": str(files.middle_cert),
+        "ACP_VERIFY_CERT_PATHS": str(files.sign_cert),
+    }
+
+
 def _check_deploy(tmp_path, **overrides) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "SMS_", "ALIYUN_"))}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env.update(_example_variables())
     env.update(PORTAL_VAR_DIR=str(tmp_path), STATIC_ROOT=str(tmp_path / "static"), MEDIA_ROOT=str(tmp_path / "media"))
+    env.update(_acp_material(tmp_path / "acp"))
     env.update(overrides)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -90,6 +107,7 @@ def test_placeholder_secret_key_is_reported(tmp_path):
         ({"ACP_SIGN_PKCS12_PATH": ""}, "payments.W002"),
         ({"ACP_MIDDLE_CERT_PATHS": ""}, "payments.W003"),
         ({"ACP_BACK_URL": "http://portal.example.com/gateway/acp/notify/"}, "payments.W004"),
+        ({"ACP_ROOT_CERT_PATHS": "/nonexistent/root.cer"}, "payments.E010"),
     ],
 )
 def test_portal_deploy_checks_fire(tmp_path, overrides, check_id):
