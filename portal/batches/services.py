@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -330,6 +331,44 @@ def batch_on_review_ended(*, batch_id: int | None, to_status: str, approval=None
     batch = Batch.objects.select_related("organisation").get(pk=batch_id)
     _audit(f"batch.{to_status}", batch, approval=getattr(approval, "pk", None))
     return True
+
+
+# --- the original file -----------------------------------------------------------------------------
+
+
+def batch_original_open(*, actor, batch: Batch) -> IO[bytes]:
+    """Open the uploaded file of ``batch`` for ``actor`` to download, decrypted, as a binary stream the
+    caller streams out and closes. The batch must be visible to the actor (else ``BatchError`` 404) and the
+    actor must hold the kind's view permission and its upload or the review permission
+    (``selectors.original_download_allowed``; else ``PermissionDenied``); a file past the retention purge
+    (``raw_deleted_at``) or gone from storage is a ``BatchError`` 404. Audited as
+    ``batch.download_original`` (name, size and SHA-256, never content) once the file is open, so a
+    refusal or a missing file leaves no event."""
+    from .selectors import original_download_allowed
+
+    kind = get_kind(batch.kind)
+    current = Batch.objects.visible_to(actor).select_related("organisation").filter(pk=batch.pk).first()
+    if current is None:
+        raise BatchError("not_found", status=404)
+    if not original_download_allowed(actor, kind):
+        raise PermissionDenied
+    if current.raw_deleted_at is not None or not storage.exists(current.stored_name):
+        raise BatchError("not_found", status=404)
+    stream = storage.open_plaintext(current.stored_name)
+    try:
+        with transaction.atomic():
+            _audit(
+                "batch.download_original",
+                current,
+                actor=actor,
+                file_name=current.original_name,
+                size=current.size,
+                sha256=current.sha256,
+            )
+    except BaseException:
+        stream.close()
+        raise
+    return stream
 
 
 # --- processing results ----------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
-from django.utils.http import content_disposition_header
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView, View
 
@@ -23,7 +23,8 @@ from .choices import CANCELLABLE, RUNNING, BatchStatus, FileFormat
 from .forms import BatchCancelForm, BatchUploadForm
 from .models import Batch
 from .registry import UnknownKind, get_kind
-from .services import BatchError, batch_cancel, batch_submit, batch_upload
+from .services import BatchError, batch_cancel, batch_original_open, batch_submit, batch_upload
+from .uploads import sanitise_name
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -149,6 +150,8 @@ class BatchDetailView(_BatchObjectMixin, TemplateView):
             sample_columns=[(key, kind.column_label(key)) for key in kind.sample_columns],
             history=selectors.batch_status_history(batch),
             file_error=selectors.batch_message(batch),
+            line_counts=_line_tabs(selectors.batch_line_counts(batch)),
+            can_download_original=selectors.original_download_allowed(user, kind),
             can_submit=can_act and batch.status == BatchStatus.VALIDATED and batch.valid_lines > 0,
             can_cancel=can_act and batch.status in CANCELLABLE,
             cancel_form=BatchCancelForm(),
@@ -159,6 +162,103 @@ class BatchDetailView(_BatchObjectMixin, TemplateView):
 
 def _progress_context(batch: Batch) -> dict:
     return {"running": batch.status in RUNNING, "percent": batch.progress_percent}
+
+
+def _line_tabs(counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """``[(filter value, label, count)]``: "All" first, then each status filter."""
+    return [("", _("All"), counts[""])] + [
+        (value, label, counts[value]) for value, label in selectors.line_filter_choices()
+    ]
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 2**31 else None
+
+
+def _detail_url(request, batch: Batch) -> str:
+    """Where the lines page leads back to: the batch page it was opened from (``?back=``, e.g. a kind's own
+    batch page) when that is a page of this very batch, else the generic batch page. Never another URL."""
+    back = request.GET.get("back", "")
+    if back.startswith("/") and not back.startswith("//"):
+        try:
+            match = resolve(back.split("?")[0])
+        except Resolver404:
+            match = None
+        view_class = getattr(match.func, "view_class", None) if match else None
+        if (
+            view_class is not None
+            and issubclass(view_class, BatchDetailView)
+            and str(match.kwargs.get("pk")) == str(batch.pk)
+        ):
+            return back.split("?")[0]
+    return reverse("batches:detail", args=[batch.pk])
+
+
+class BatchLinesView(_BatchObjectMixin, TemplateView):
+    """Every line of a batch, during or after processing: 100 a page by keyset on the line number, filtered
+    by status and by an exact order id, each with its amount, status, the kind's error message or the
+    gateway's answer, and when it last changed (Beijing time). The tabs carry the count of each status (one
+    GROUP BY)."""
+
+    template_name = "batches/batch_lines.html"
+
+    def get(self, request, *args, **kwargs):
+        self.load(request, kwargs["pk"])
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        batch, kind, query = self.batch, self.kind, self.request.GET
+        status = query.get("status", "")
+        if status not in selectors.LINE_FILTERS:
+            status = ""
+        order_id = query.get("order_id", "").strip()[: selectors.ORDER_ID_MAX]
+        counts = selectors.batch_line_counts(batch)
+        page = selectors.batch_lines_page(
+            batch,
+            status=status,
+            order_id=order_id,
+            after=_int_or_none(query.get("after")),
+            before=_int_or_none(query.get("before")),
+            counts=counts,
+        )
+        detail_url = _detail_url(self.request, batch)
+        base = {"status": status, "order_id": order_id}
+        if detail_url != reverse("batches:detail", args=[batch.pk]):
+            base["back"] = detail_url
+        context.update(
+            batch=batch,
+            kind=kind,
+            detail_url=detail_url,
+            status=status,
+            order_id=order_id,
+            tabs=[
+                (value, label, count, _query({**base, "status": value})) for value, label, count in _line_tabs(counts)
+            ],
+            page=page,
+            rows=[
+                (
+                    line,
+                    line.get_status_display(),
+                    selectors.line_outcome(batch, line, kind),
+                    kind.column_label(line.error_column) if line.error_column else "",
+                )
+                for line in page.lines
+            ],
+            back=base.get("back", ""),
+            next_query=_query({**base, "after": page.next_after}) if page.next_after is not None else "",
+            previous_query=_query({**base, "before": page.previous_before}) if page.previous_before is not None else "",
+            first_query=_query(base) if page.previous_before is not None else "",
+        )
+        return context
+
+
+def _query(params: dict) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
 
 class BatchProgressView(_BatchObjectMixin, TemplateView):
@@ -214,6 +314,38 @@ class BatchResultView(_BatchObjectMixin, View):
             response = StreamingHttpResponse(blocks, content_type="application/octet-stream")
             name = f"batch-{batch.pk}-result.txt"
         return _download(response, name)
+
+
+class _Blocks:
+    """The blocks of a stream for a streaming response, which closes the stream when it is closed itself
+    (also when the client went away, or nothing was read)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __iter__(self):
+        return iter(lambda: self.stream.read(storage.CHUNK), b"")
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class BatchOriginalView(_BatchObjectMixin, View):
+    """The uploaded file as it was uploaded (decrypted from storage, streamed), under its sanitised original
+    name, for a user who may see the batch and holds the kind's upload or the review permission; 404 once
+    the retention purge deleted it. Audited (``batch.download_original``) by the service."""
+
+    def get(self, request, *args, **kwargs):
+        batch = self.load(request, kwargs["pk"])
+        try:
+            stream = batch_original_open(actor=request.user, batch=batch)
+        except BatchError as exc:
+            if exc.status == 404:
+                raise Http404 from None
+            raise
+        content_type = XLSX_TYPE if batch.file_format == FileFormat.XLSX else "application/octet-stream"
+        response = StreamingHttpResponse(_Blocks(stream), content_type=content_type)
+        return _download(response, sanitise_name(batch.original_name))
 
 
 class _ActionView(_BatchObjectMixin, View):

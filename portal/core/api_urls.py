@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("portal.accounts.api.urls")),
     path("", include("portal.audit.api.urls")),
     path("", include("portal.approvals.api.urls")),
+    path("", include("portal.batches.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("reconciliation.upstream.api.urls")),
     path("", include("reconciliation.api.urls")),

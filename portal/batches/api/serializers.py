@@ -4,7 +4,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Batch, BatchLine
-from ..selectors import batch_error_summary, batch_message, line_message
+from ..selectors import (
+    LINE_FILTERS,
+    ORDER_ID_MAX,
+    batch_error_summary,
+    batch_message,
+    line_message,
+    line_outcome,
+    line_result,
+)
 
 
 class BatchErrorSummarySerializer(serializers.Serializer):
@@ -104,3 +112,60 @@ class BatchUploadSerializer(serializers.Serializer):
 
     file = serializers.FileField()
     merchant = serializers.CharField(required=False, allow_blank=True)
+
+
+class BatchLineQuerySerializer(serializers.Serializer):
+    """The filters of a batch's lines (query parameters), the same as the batch's lines page."""
+
+    status = serializers.ChoiceField(
+        choices=[status.value for status in LINE_FILTERS],
+        required=False,
+        allow_blank=True,
+        help_text="Only the lines of this status (``valid`` includes lines not yet checked); all when absent.",
+    )
+    order_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=ORDER_ID_MAX, help_text="Only the lines with this order ID."
+    )
+
+
+class BatchLineSerializer(serializers.ModelSerializer):
+    """One line of a batch: number, order ID, amount in fen, status, the kind's error message (invalid
+    line) or the gateway's answer (processed line), and when it last changed (UTC)."""
+
+    line = serializers.IntegerField(source="line_no", read_only=True)
+    amount = serializers.IntegerField(read_only=True, help_text="Fen.")
+    status_label = serializers.CharField(
+        source="get_status_display", read_only=True, help_text="In the user's language."
+    )
+    error_code = serializers.CharField(read_only=True, help_text="Empty unless the line is invalid.")
+    error_column = serializers.CharField(read_only=True, help_text="The column at fault, when the error names one.")
+    message = serializers.SerializerMethodField(
+        help_text="An invalid line's error message in the user's language, else the gateway's respCode and respMsg."
+    )
+    result = serializers.SerializerMethodField(
+        help_text="The gateway's answer for a processed line: respCode, respMsg, queryId, settleDate, traceNo, "
+        "traceTime (those present)."
+    )
+
+    class Meta:
+        model = BatchLine
+        fields = [
+            "line",
+            "order_id",
+            "amount",
+            "status",
+            "status_label",
+            "error_code",
+            "error_column",
+            "message",
+            "result",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_message(self, line: BatchLine) -> str:
+        return line_outcome(self.context["batch"], line, self.context.get("kind"))
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_result(self, line: BatchLine) -> dict:
+        return line_result(line)
