@@ -67,7 +67,7 @@ class _AuditedAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         # The "delete selected" action: one event per object, all in one transaction with the deletes.
         with transaction.atomic(using=router.db_for_write(self.model)):
-            for obj in queryset.select_for_update().order_by("pk"):
+            for obj in queryset.select_for_update(of=("self",)).order_by("pk"):
                 self.delete_model(request, obj)
 
 
