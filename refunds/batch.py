@@ -6,7 +6,9 @@ by merchant order id), the amounts already held per original in one aggregate (s
 flight, lines of live refund batches — this file's earlier chunks included — not yet in the
 ledger), the order ids already used by single refunds or ledger rows in one query. Lines of one
 original inside the chunk are then allocated in file order, so a line that would take the total
-past the payment's amount is refused.
+past the payment's amount is refused. An acquirer's file for several of its merchants (no merchant
+chosen at upload) names each line's merchant (``merId``); its lines are checked merchant by merchant
+the same way, in chunks on PostgreSQL too (``bulk.BULK`` declines such a batch).
 
 Processing sends each valid line as a void (``31``) or refund (``04``) with its own order id,
 after a last check of the cap under a row lock on the original; ``txnTime`` is saved on the line
@@ -32,7 +34,7 @@ from payments.models import Transaction
 from payments.money import format_yuan
 from payments.selectors import merchant_refund_window_days
 from payments.settlement import current_settlement_day
-from portal.accounts.models import Organisation
+from portal.accounts.models import Organisation, OrganisationKind
 from portal.accounts.roles import Perm
 from portal.batches.choices import RELEASED, LineStatus
 from portal.batches.errors import render_message
@@ -87,6 +89,8 @@ MESSAGES = {
     "currency": _("Only currency 156 (CNY) is accepted (got %(value)s)."),
     # line level: against the ledger
     "merid_mismatch": _("The merchant number %(value)s is not the merchant of this batch (%(merchant)s)."),
+    "merid_required": _("Name the merchant of this line (merId): this file is for several merchants."),
+    "merid_unknown": _("The merchant number %(value)s is not one of your merchants."),
     "orig_not_found": _("No payment of this merchant matches the original named on this line."),
     "orig_time_mismatch": _("The original order %(order_id)s was not made at %(value)s."),
     "orig_not_payment": _("The original transaction is not a payment and cannot be refunded."),
@@ -117,49 +121,108 @@ def _batch_merchant(batch) -> Organisation:
     return batch.merchant or batch.organisation
 
 
+def is_multi_merchant(batch) -> bool:
+    """An acquirer's file for several of its merchants (no merchant chosen at upload): each line names
+    its merchant (``merId``) and is checked against that merchant's ledger, window and order ids."""
+    return batch.merchant_id is None and batch.organisation.kind == OrganisationKind.ACQUIRER
+
+
+def _acquirer_merchants(batch, codes: set[str], ctx) -> dict[str, Organisation]:
+    """Of the merchant numbers ``codes``, those of merchants the batch's acquirer acquires (kept for
+    the run: a file names a handful of merchants over many chunks). Another acquirer's merchant and
+    an unknown number are alike: absent."""
+    known: dict[str, Organisation | None] = ctx.state.setdefault("refund_merchants", {}) if ctx is not None else {}
+    missing = codes - known.keys()
+    if missing:
+        found = Organisation.objects.filter(
+            kind=OrganisationKind.MERCHANT, acquirer_id=batch.organisation_id, code__in=missing
+        ).select_related("merchant_profile")
+        for merchant in found:
+            known[merchant.code] = merchant
+        for code in missing:
+            known.setdefault(code, None)
+    return {code: known[code] for code in codes if known.get(code) is not None}
+
+
 def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError]:
-    """Check a chunk of parsed lines against the ledger (see the module docstring)."""
-    merchant = _batch_merchant(batch)
-    now = timezone.now()
+    """Check a chunk of parsed lines against the ledger (see the module docstring). A batch of one
+    merchant: a line naming another ``merId`` is refused. An acquirer's batch for several merchants:
+    each line must name one of the acquirer's merchants, and the chunk's lines are checked merchant by
+    merchant, each group exactly as a single-merchant batch's lines."""
     errors: list[LineError] = []
 
     def refuse(line, code, column="", **params):
         errors.append(LineError(line.line_no, code, column=column, params=params, order_id=line.order_id))
 
-    candidates = []
-    for line in lines:
-        mer_id = line.data.get("merId")
-        if mer_id and mer_id != merchant.code:
-            refuse(line, "merid_mismatch", "merId", value=mer_id, merchant=merchant.code)
-            continue
-        candidates.append(line)
+    groups: dict[int, tuple[Organisation, list[ParsedLine]]] = {}
+    if is_multi_merchant(batch):
+        merchants = _acquirer_merchants(batch, {p.data["merId"] for p in lines if p.data.get("merId")}, ctx)
+        for line in lines:
+            mer_id = line.data.get("merId")
+            if not mer_id:
+                refuse(line, "merid_required", "merId")
+                continue
+            merchant = merchants.get(mer_id)
+            if merchant is None:
+                refuse(line, "merid_unknown", "merId", value=mer_id)
+                continue
+            line.merchant_id = merchant.pk
+            groups.setdefault(merchant.pk, (merchant, []))[1].append(line)
+    else:
+        merchant = _batch_merchant(batch)
+        candidates = []
+        for line in lines:
+            mer_id = line.data.get("merId")
+            if mer_id and mer_id != merchant.code:
+                refuse(line, "merid_mismatch", "merId", value=mer_id, merchant=merchant.code)
+                continue
+            candidates.append(line)
+        groups[merchant.pk] = (merchant, candidates)
+    now = timezone.now()
+    for merchant, candidates in groups.values():
+        _validate_for_merchant(batch, merchant, candidates, ctx, refuse, now)
+    return errors
 
+
+def _validate_for_merchant(batch, merchant: Organisation, candidates: list[ParsedLine], ctx, refuse, now) -> None:
+    """The checks of ``candidates``, lines of ``merchant``, against its ledger (originals, order ids,
+    window) and the cap; ``refuse(line, code, column, **params)`` records a bad line. A valid line gets
+    its ``ref`` (the original), ``merchant_id`` and the data the processing needs."""
+    if not candidates:
+        return
     by_qid = {p.data["origQryId"] for p in candidates if p.data.get("origQryId")}
     by_order = {p.data["origOrderId"] for p in candidates if not p.data.get("origQryId")}
     originals_q = _originals(merchant.pk, "query_id", by_qid)
     originals_o = _originals(merchant.pk, "order_id", by_order)
     order_ids = {p.order_id for p in candidates}
     used, held = _used_and_held_order_ids(merchant.pk, order_ids)
-    # The first line of the file naming an order id keeps it (earlier chunks: the valid ones hold it in
-    # the database, the invalid ones are remembered here); a later line naming it is a duplicate and
-    # takes none of the refundable amount.
+    # The first line of the file naming an order id (of this merchant) keeps it (earlier chunks: the
+    # valid ones hold it in the database, the invalid ones are remembered here); a later line naming it
+    # is a duplicate and takes none of the refundable amount.
     first_lines = ctx.state.setdefault("refund_first_lines", {}) if ctx is not None else {}
     seen: dict[str, int] = {}
     window = merchant_refund_window_days(merchant)
     today = current_settlement_day(now)
+    refused: set[int] = set()
+
+    def reject(line, code, column="", **params):
+        refused.add(line.line_no)
+        refuse(line, code, column, **params)
 
     resolved: list[tuple[ParsedLine, _Original]] = []
     for line in candidates:
         if line.order_id in used:
-            refuse(line, "order_id_used", "orderId", order_id=line.order_id)
+            reject(line, "order_id_used", "orderId", order_id=line.order_id)
             continue
         holder = held.get(line.order_id)
         if holder is not None and holder[0] != batch.pk:
-            refuse(line, "duplicate_order_id", "orderId", order_id=line.order_id, batch_id=holder[0], line_no=holder[1])
+            reject(line, "duplicate_order_id", "orderId", order_id=line.order_id, batch_id=holder[0], line_no=holder[1])
             continue
-        first = seen.get(line.order_id) or first_lines.get(line.order_id) or (holder[1] if holder else None)
+        first = (
+            seen.get(line.order_id) or first_lines.get((merchant.pk, line.order_id)) or (holder[1] if holder else None)
+        )
         if first is not None:
-            refuse(line, "duplicate_order_id_in_file", "orderId", order_id=line.order_id, line_no=first)
+            reject(line, "duplicate_order_id_in_file", "orderId", order_id=line.order_id, line_no=first)
             continue
         seen[line.order_id] = line.line_no
         qid = line.data.get("origQryId")
@@ -170,12 +233,12 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
             original = originals_o.get(line.data["origOrderId"])
             column = "origOrderId"
         if original is None:
-            refuse(line, "orig_not_found", column)
+            reject(line, "orig_not_found", column)
             continue
         if line.data.get("origTxnTime"):
             given = datetime.strptime(line.data["origTxnTime"], "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
             if abs((original.txn_time - given).total_seconds()) >= 1:
-                refuse(
+                reject(
                     line,
                     "orig_time_mismatch",
                     "origTxnTime",
@@ -184,13 +247,13 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
                 )
                 continue
         if original.txn_type not in REFUNDABLE_TYPES:
-            refuse(line, "orig_not_payment", column)
+            reject(line, "orig_not_payment", column)
             continue
         if original.status != TxnStatus.SUCCESS:
-            refuse(line, "orig_not_success", column)
+            reject(line, "orig_not_success", column)
             continue
         if window_expired(original, window, now):
-            refuse(line, "window_expired", column, days=window)
+            reject(line, "window_expired", column, days=window)
             continue
         resolved.append((line, original))
 
@@ -210,7 +273,7 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
     for line, original in resolved:
         remaining = left[original.pk]
         if line.amount > remaining:
-            refuse(
+            reject(
                 line,
                 "amount_exceeds",
                 "txnAmt",
@@ -229,11 +292,9 @@ def refund_validate_chunk(batch, lines: list[ParsedLine], ctx) -> list[LineError
             # named by order id and time: the query id found (by query id: the same as origQryId)
             line.data["origQryIdResolved"] = original.query_id or ""
         line.data["txnType"] = "31" if void else "04"
-    refused = {e.line_no for e in errors}
     for order_id, line_no in seen.items():
         if line_no in refused:
-            first_lines[order_id] = line_no
-    return errors
+            first_lines[(merchant.pk, order_id)] = line_no
 
 
 _ORIGINAL_FIELDS = (
@@ -263,9 +324,13 @@ class _Original(NamedTuple):
 
 def _other_live_batches(batch, merchant) -> bool:
     """Whether another refund batch of the merchant may hold lines of its payments (a batch not
-    cancelled, rejected, expired or invalid): when none does, the lines' cap query is skipped."""
+    cancelled, rejected, expired or invalid): its own batches, and its acquirer's batches for several
+    merchants. When none does, the lines' cap query is skipped."""
+    of_merchant = Q(merchant=merchant) | Q(merchant__isnull=True, organisation=merchant)
+    if merchant.acquirer_id:
+        of_merchant |= Q(merchant__isnull=True, organisation_id=merchant.acquirer_id)
     return (
-        Batch.objects.filter(Q(merchant=merchant) | Q(merchant__isnull=True, organisation=merchant), kind=BATCH_KIND)
+        Batch.objects.filter(of_merchant, kind=BATCH_KIND)
         .exclude(pk=batch.pk)
         .exclude(status__in=sorted(RELEASED))
         .exists()
@@ -582,8 +647,12 @@ _KIND = BatchKind(
     messages=MESSAGES,
     columns=COLUMNS,
     sample_columns=("origQryId", "origOrderId", "reason"),
-    requires_merchant=True,
-    description=_("Batch refund file (批量退货): text or Excel; see the format page."),
+    # An acquirer may name one merchant, or none: the file names each line's merchant (merId).
+    requires_merchant=False,
+    description=_(
+        "Batch refund file (批量退货): text or Excel; see the format page. An acquirer may leave the merchant "
+        "empty: the file is then for several of its merchants and every line names its merchant (merId)."
+    ),
     bulk=BULK,
 )
 

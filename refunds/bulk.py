@@ -681,4 +681,12 @@ def _cleanup(ctx) -> None:
     _drop()
 
 
-BULK = BulkValidation(stage=_stage, lines=_lines, cleanup=_cleanup)
+def _applies_to(batch) -> bool:
+    """These checks are those of one merchant (its ledger, window and order ids): an acquirer's file for
+    several merchants is validated in chunks, merchant by merchant (``batch.refund_validate_chunk``)."""
+    from .batch import is_multi_merchant
+
+    return not is_multi_merchant(batch)
+
+
+BULK = BulkValidation(stage=_stage, lines=_lines, cleanup=_cleanup, applies_to=_applies_to)

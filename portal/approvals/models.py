@@ -74,9 +74,10 @@ class ApprovalRequest(models.Model):
     """One thing waiting for (or done with) maker-checker review.
 
     ``object_type`` / ``object_id`` name the approved thing generically (e.g. ``refunds.refund`` / ``42``);
-    ``organisation`` is the merchant it belongs to; ``content_hash`` is the SHA-256 of the canonical
-    content the maker submitted, and every decision must quote it. At most one pending request per
-    (kind, object).
+    ``organisation`` is the merchant it belongs to (an acquirer for a thing of several of its
+    merchants, e.g. a batch file naming them: its reviewers then decide every stage); ``content_hash``
+    is the SHA-256 of the canonical content the maker submitted, and every decision must quote it. At
+    most one pending request per (kind, object).
     """
 
     kind = models.CharField(_("kind"), max_length=64)

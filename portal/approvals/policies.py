@@ -91,10 +91,12 @@ def default_stages(kind: str) -> list[dict] | None:
 
 
 def resolve_policy(kind: str, organisation) -> tuple[list[dict], dict]:
-    """The stages for ``kind`` at ``organisation`` (a merchant), and the snapshot to keep.
+    """The stages for ``kind`` at ``organisation`` (a merchant, or an acquirer for a request of several
+    of its merchants), and the snapshot to keep.
 
     Order: the merchant's active policy, its acquirer's, the default policy (no organisation),
-    then the built-in default. Raises ``LookupError`` when none exists.
+    then the built-in default; for an acquirer: its own policy, the default policy, the built-in
+    default. Raises ``LookupError`` when none exists.
     """
     from .models import ApprovalPolicy
 
@@ -117,6 +119,20 @@ def resolve_policy(kind: str, organisation) -> tuple[list[dict], dict]:
     if stages is None:
         raise LookupError(f"no approval policy for kind {kind!r}")
     return stages, {"source": "default", "policy_id": None, "stages": stages}
+
+
+def acquirer_stand_in(stages: list[dict]) -> list[dict]:
+    """The stages of a request whose organisation is an acquirer (a batch for several of its merchants):
+    there is no one merchant whose people could decide, so the acquirer's reviewers stand in for the
+    merchants' — a merchant stage becomes an acquirer reviewer's stage at the acquirer (its
+    ``min_amount`` kept). The usual rules still hold (not the maker nor an editor, no two stages by one
+    person): a two-stage policy needs two distinct acquirer reviewers."""
+    return [
+        {**stage, "role": Role.ACQUIRER_REVIEWER.value, "org": StageOrg.ACQUIRER.value}
+        if stage["org"] == StageOrg.MERCHANT
+        else dict(stage)
+        for stage in stages
+    ]
 
 
 def applicable_stages(stages: list[dict], amount: int) -> list[dict]:

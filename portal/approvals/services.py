@@ -41,7 +41,7 @@ from portal.audit.services import audit_record
 from . import errors
 from .choices import REQUEST_TRANSITIONS, STAGE_TRANSITIONS, Decision, RequestStatus, StageOrg, StageStatus
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalStage
-from .policies import applicable_stages, resolve_policy, validate_stages
+from .policies import acquirer_stand_in, applicable_stages, resolve_policy, validate_stages
 from .registry import Approvable, get_approvable
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def _duplicate(existing: ApprovalRequest) -> errors.DuplicatePending:
 
 
 def _stage_org(side: str, organisation: Organisation) -> Organisation:
-    if side == StageOrg.ACQUIRER:
+    if side == StageOrg.ACQUIRER and organisation.kind == OrganisationKind.MERCHANT:
         return organisation.acquirer
     return organisation
 
@@ -141,13 +141,15 @@ def approval_submit(
     The stages come from the active policy of (kind, merchant), else (kind, its acquirer), else the
     default policy, else the built-in default; a stage whose ``min_amount`` is above ``amount`` (fen)
     is left out; the request keeps a snapshot of the policy. ``organisation`` is the merchant the object
-    belongs to and must be visible to the actor. A second pending request for the same (kind, object)
+    belongs to, or an acquirer for an object of several of its merchants (a batch file naming them: its
+    policy, else the default ones; its reviewers stand in for the merchants', ``acquirer_stand_in``),
+    and must be visible to the actor. A second pending request for the same (kind, object)
     raises ``DuplicatePending`` naming the first (one that is already past its expiry is expired first).
     Audited as ``approval.submit``.
     """
     _approvable(kind)
-    if organisation.kind != OrganisationKind.MERCHANT:
-        raise ValueError("an approval request belongs to a merchant")
+    if organisation.kind not in (OrganisationKind.MERCHANT, OrganisationKind.ACQUIRER):
+        raise ValueError("an approval request belongs to a merchant or an acquirer")
     visible = visible_organisation_ids(actor)
     if visible is not None and not visible.filter(pk=organisation.pk).exists():
         raise errors.ApprovalNotFound()
@@ -165,6 +167,9 @@ def approval_submit(
             _expire_one(existing.pk, now=now)
         stages, snapshot = resolve_policy(kind, organisation)
         needed = applicable_stages(stages, amount)
+        if organisation.kind == OrganisationKind.ACQUIRER:
+            needed = acquirer_stand_in(needed)
+            snapshot = {**snapshot, "acquirer_stand_in": True}
         if not needed:
             raise ValueError(f"the policy of {kind!r} gives no stage for this amount")
         try:

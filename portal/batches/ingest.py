@@ -6,8 +6,9 @@
 ``validated`` or ``invalid``. On PostgreSQL a chunk's order ids are held with one ``INSERT ... SELECT
 FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (holders read only for keys not inserted).
 Memory stays bounded by one chunk. On PostgreSQL a kind with a ``bulk`` validation (the refund kind)
-validates the whole file in the database instead (``_run_bulk``): staged with ``COPY``, checked in
-sets, written with one ``INSERT ... SELECT`` in the transaction that finishes the batch. A re-run
+validates the whole file in the database instead (``_run_bulk``; unless it declines the batch:
+``BatchKind.bulk_for``): staged with ``COPY``, checked in sets, written with one ``INSERT ... SELECT``
+in the transaction that finishes the batch. A re-run
 after a crash (same batch still ``validating``) takes over with a new work token, drops the partial
 lines and starts over; the superseded run stops at its next chunk.
 """
@@ -117,7 +118,7 @@ def _open_for_parse(batch: Batch) -> Iterator:
 def _run(batch: Batch, token: str) -> tuple[str] | None:
     """Validate the file; ``(final status,)`` when the run also finished the batch (the bulk path)."""
     kind = get_kind(batch.kind)
-    if kind.bulk is not None and connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and kind.bulk_for(batch) is not None:
         return (_run_bulk(batch, kind, token),)
     ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
     ctx.state["_valid_index"] = 0

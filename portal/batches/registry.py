@@ -122,11 +122,14 @@ class BulkValidation:
       0-based position among the valid ones, which numbers the processing chunks), the kind's own checks
       done, the order-id guard included (in-file duplicates, ids held by other batches); run inside the
       transaction that writes the lines and holds their order ids.
-    * ``cleanup(context)`` drops what ``stage`` created (also after a failure)."""
+    * ``cleanup(context)`` drops what ``stage`` created (also after a failure).
+    * ``applies_to(batch)`` (optional): False when this batch is not for the bulk path (the pipeline then
+      validates it with ``parse`` + ``validate_chunk`` on PostgreSQL too); None: every batch."""
 
     stage: Callable[[Any, IO[bytes], ParseContext, Callable[[], None]], None]
     lines: Callable[[Any, ParseContext], tuple[str, dict]]
     cleanup: Callable[[ParseContext], None]
+    applies_to: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,13 @@ class BatchKind:
     @property
     def family(self) -> str:
         return self.order_id_family or self.code
+
+    def bulk_for(self, batch) -> BulkValidation | None:
+        """The set-based validation to use for ``batch`` on PostgreSQL, or None: the kind has none, or
+        declines it for this batch (``BulkValidation.applies_to``)."""
+        if self.bulk is None or (self.bulk.applies_to is not None and not self.bulk.applies_to(batch)):
+            return None
+        return self.bulk
 
     def column_label(self, column: str) -> str:
         return str(self.columns.get(column, column))
