@@ -5,6 +5,7 @@ to install), SMS to a local outbox and the ACP sandbox acquirer. ``PORTAL_ENV=pr
 turns the safe defaults off and fails loudly when a secret or a service is missing.
 """
 
+import copy
 from datetime import timedelta
 from pathlib import Path
 
@@ -461,8 +462,53 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
-for _handler in LOGGING["handlers"].values():
-    _handler["filters"] = ["redact", *(f for f in _handler.get("filters", []) if f != "redact")]
+
+# Off-box copy of the audit trail (security.md D6, PCI DSS 10.3.3): each audit event, once committed,
+# as one RFC 5424 syslog message (facility local4, JSON body) to AUDIT_SYSLOG_ADDRESS (host:port) over
+# UDP or TCP (portal.audit.sink). Unset: the "portal.audit.sink" logger has no handler, nothing is sent.
+AUDIT_SYSLOG_ADDRESS = env.str("AUDIT_SYSLOG_ADDRESS", default="")
+AUDIT_SYSLOG_PROTOCOL = env.str("AUDIT_SYSLOG_PROTOCOL", default="udp").lower()
+if AUDIT_SYSLOG_PROTOCOL not in {"udp", "tcp"}:
+    raise ImproperlyConfigured("AUDIT_SYSLOG_PROTOCOL must be udp or tcp.")
+
+
+def logging_with_audit_sink(config: dict, *, address: str, protocol: str = "udp") -> dict:
+    """A copy of ``config`` with the audit sink logger (a syslog handler when ``address`` is set, no
+    handler and no propagation otherwise) and the redaction filter first on every handler."""
+    config = copy.deepcopy(config)
+    config["handlers"].pop("audit_syslog", None)
+    sink = {"handlers": [], "level": "INFO", "propagate": False}
+    if address:
+        config["handlers"]["audit_syslog"] = {
+            "class": "portal.audit.sink.AuditSyslogHandler",
+            "address": address,
+            "protocol": protocol,
+            "facility": "local4",
+        }
+        sink["handlers"] = ["audit_syslog"]
+    config["loggers"]["portal.audit.sink"] = sink
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact", *(f for f in handler.get("filters", []) if f != "redact")]
+    return config
+
+
+LOGGING = logging_with_audit_sink(LOGGING, address=AUDIT_SYSLOG_ADDRESS, protocol=AUDIT_SYSLOG_PROTOCOL)
+
+# Automated review (security.md D8): a burst of failed sign-ins (wrong passwords and wrong codes) writes a
+# security.alert audit event and an ERROR on the "portal.security" logger (route it to paging), checked as
+# each failure is recorded (portal.audit.alerts): across all usernames, and per client IP.
+SECURITY_ALERT_FAILURES = env.int("SECURITY_ALERT_FAILURES", default=20)
+SECURITY_ALERT_WINDOW_SECONDS = env.int("SECURITY_ALERT_WINDOW_SECONDS", default=300)
+SECURITY_ALERT_IP_FAILURES = env.int("SECURITY_ALERT_IP_FAILURES", default=SECURITY_ALERT_FAILURES)
+SECURITY_ALERT_IP_WINDOW_SECONDS = env.int("SECURITY_ALERT_IP_WINDOW_SECONDS", default=SECURITY_ALERT_WINDOW_SECONDS)
+_alert_numbers = (
+    SECURITY_ALERT_FAILURES,
+    SECURITY_ALERT_WINDOW_SECONDS,
+    SECURITY_ALERT_IP_FAILURES,
+    SECURITY_ALERT_IP_WINDOW_SECONDS,
+)
+if min(_alert_numbers) < 1:
+    raise ImproperlyConfigured("SECURITY_ALERT_* settings must be at least 1.")
 
 # --- ACP gateway and sandbox ----------------------------------------------------------------
 # The embedded default talks ACP over HTTP to the built-in sandbox acquirer (payments.sandbox),

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.audit.alerts import sign_in_failure_alert_check
 from portal.audit.models import AuditOutcome
 from portal.audit.services import audit_record
 
@@ -172,12 +173,13 @@ def _check_code(*, user: User, method: str, purpose: str, token: str, challenge:
 
 
 def _audit_code_failure(*, user: User, method: str, purpose: str, check: CodeCheck) -> None:
-    audit_record(
+    failure = audit_record(
         action="auth.otp_failure",
         actor=user,
         outcome=AuditOutcome.FAILURE,
         details={"method": method, "purpose": purpose, "throttled": check.throttled},
     )
+    sign_in_failure_alert_check(failure=failure)
 
 
 def auth_password_step_success(*, user: User, previous_last_login: datetime | None) -> None:
@@ -192,13 +194,14 @@ def auth_password_step_success(*, user: User, previous_last_login: datetime | No
 def auth_login_failure(*, username: str) -> None:
     """A failed password step (unknown user, wrong password, inactive or locked account alike)."""
     with transaction.atomic():
-        audit_record(
+        failure = audit_record(
             action="auth.login_failure",
             actor=None,
             actor_repr=username[:150],
             outcome=AuditOutcome.FAILURE,
             details={"step": "password"},
         )
+        sign_in_failure_alert_check(failure=failure)
 
 
 def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: str | None) -> CodeCheck:

@@ -79,6 +79,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["organisation", "-sequence"]),
             models.Index(fields=["actor_repr", "-sequence"]),
+            # The sign-in failure alert counts one action's events of the last minutes (portal.audit.alerts).
+            models.Index(fields=["action", "occurred_at"]),
         ]
 
     def __str__(self) -> str:

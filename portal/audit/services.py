@@ -17,6 +17,7 @@ from portal.core.context import current_origin
 from portal.core.logging import mask_card_numbers
 
 from .models import AuditChainHead, AuditEvent, AuditOutcome
+from .sink import event_json, sink_enabled, sink_send
 
 GENESIS_HASH = "0" * 64
 
@@ -95,7 +96,8 @@ def audit_record(
 
     ``actor`` is a user or None (anonymous, a job); ``actor_repr`` survives the user's deletion
     and names an attempted username for failed logins. ``organisation`` defaults to the actor's.
-    ``details`` is scrubbed of secrets, codes and card numbers before it is stored.
+    ``details`` is scrubbed of secrets, codes and card numbers before it is stored. After commit,
+    a copy goes to the off-box sink when one is configured (``portal.audit.sink``).
     """
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
@@ -129,7 +131,21 @@ def audit_record(
         event.hash = compute_hash(event)
         event.save(force_insert=True)
         AuditChainHead.objects.filter(pk=1).update(last_hash=event.hash)
+        if sink_enabled():
+            _copy_off_box_on_commit(event)
     return event
+
+
+def _copy_off_box_on_commit(event: AuditEvent) -> None:
+    """Send the event's JSON to the off-box sink once the outermost transaction commits (never if
+    it rolls back). Built now, while the event is at hand; a closure, not a partial, so that
+    Django's ``robust`` error log names the function and not the event's content."""
+    sequence, line = event.sequence, event_json(event)
+
+    def copy_audit_event_off_box() -> None:
+        sink_send(sequence=sequence, line=line)
+
+    transaction.on_commit(copy_audit_event_off_box, robust=True)
 
 
 # Why a chain is broken. Plain English for the command line; the pages translate them.
