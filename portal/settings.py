@@ -369,10 +369,12 @@ else:
 # Every task is bounded (security H5): the hard limit kills a task that runs away, well before the visibility
 # timeout would hand it to a second worker; the soft limit five minutes earlier lets it end cleanly. The longest
 # task measured (a 1,000,000-row XLSX download) takes about 6 minutes.
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=2 * 3600)
-CELERY_TASK_SOFT_TIME_LIMIT = max(60, CELERY_TASK_TIME_LIMIT - 300)
+# (A test worker run with a visibility timeout of seconds, to see a killed task redelivered, gets no default limit.)
 _visibility = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
-if _visibility is not None and CELERY_TASK_TIME_LIMIT >= _visibility:
+_default_limit = 2 * 3600 if _visibility is None or _visibility > 2 * 3600 else None
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=_default_limit)
+CELERY_TASK_SOFT_TIME_LIMIT = None if CELERY_TASK_TIME_LIMIT is None else max(60, CELERY_TASK_TIME_LIMIT - 300)
+if _visibility is not None and CELERY_TASK_TIME_LIMIT is not None and CELERY_TASK_TIME_LIMIT >= _visibility:
     raise ImproperlyConfigured(
         f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s) must be below CELERY_VISIBILITY_TIMEOUT ({_visibility} s)"
     )

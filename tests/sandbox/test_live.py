@@ -84,9 +84,11 @@ def test_sandbox_traffic_arrives_by_notification_once(live, merchant_a, merchant
 
 
 def test_refund_through_the_client_is_accepted_and_notified(live, merchant_a):
-    traffic("--days", "1", "--per-day", "1", "--merchant", merchant_a.code, "--seed", "r")
-    original = Transaction.objects.get(merchant=merchant_a)
-    assert original.status == "success"
+    # The merchant's number is random, and with it the seed's outcomes (5 % of the payments fail): take one that
+    # succeeded among a few.
+    traffic("--days", "1", "--per-day", "4", "--merchant", merchant_a.code, "--seed", "r")
+    original = Transaction.objects.filter(merchant=merchant_a, status="success", amount__gte=100).first()
+    assert original is not None
 
     with gateway_client(merchant_a.code) as client:
         result = client.refund(order_id="REFUND00000001", txn_amt=100, orig_qry_id=original.query_id)
