@@ -9,12 +9,15 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 from django.utils import timezone
 from openpyxl import Workbook
 
 from payments.models import Transaction
 from payments.settlement import business_tz, settlement_date_for
 from portal.approvals.services import approval_decide
+from portal.batches.models import Batch, BatchLine
+from portal.batches.services import batch_upload
 from refunds.models import Refund
 
 _seq = itertools.count(1)
@@ -91,3 +94,20 @@ def xlsx_file(rows, *, name: str = "refunds.xlsx") -> SimpleUploadedFile:
     buf = io.BytesIO()
     wb.save(buf)
     return SimpleUploadedFile(name, buf.getvalue(), content_type="application/octet-stream")
+
+
+def upload(user, f, merchant=None) -> Batch:
+    """Upload ``f`` as a refund batch and run its validation (on-commit callbacks executed)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        batch = batch_upload(actor=user, kind="refund", uploaded_file=f, merchant=merchant)
+    batch.refresh_from_db()
+    return batch
+
+
+def errors_of(batch) -> list[tuple]:
+    """``(line_no, column, code)`` of the batch's invalid lines, in file order."""
+    return list(
+        BatchLine.objects.filter(batch=batch, status="invalid")
+        .order_by("line_no")
+        .values_list("line_no", "error_column", "error_code")
+    )

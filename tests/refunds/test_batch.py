@@ -14,30 +14,15 @@ from openpyxl import load_workbook
 
 from payments.settlement import business_tz
 from portal.batches import storage
-from portal.batches.models import Batch, BatchLine
+from portal.batches.models import BatchLine
 from portal.batches.selectors import batch_error_report
-from portal.batches.services import BatchError, batch_submit, batch_upload
+from portal.batches.services import BatchError, batch_submit
 from refunds import gateway
 from refunds.services import refund_request
 
-from .conftest import text_batch, text_file, xlsx_file
+from .conftest import errors_of, text_batch, text_file, upload, xlsx_file
 
 pytestmark = pytest.mark.django_db
-
-
-def upload(user, f, merchant=None) -> Batch:
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        batch = batch_upload(actor=user, kind="refund", uploaded_file=f, merchant=merchant)
-    batch.refresh_from_db()
-    return batch
-
-
-def errors_of(batch) -> list[tuple]:
-    return list(
-        BatchLine.objects.filter(batch=batch, status="invalid")
-        .order_by("line_no")
-        .values_list("line_no", "error_column", "error_code")
-    )
 
 
 def test_valid_text_file_validates_with_amounts_and_kinds(operator_a, make_payment):

@@ -10,7 +10,6 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -22,33 +21,18 @@ from portal.approvals.services import approval_decide
 from portal.batches import storage
 from portal.batches.errors import render_message
 from portal.batches.models import Batch, BatchLine
-from portal.batches.services import BatchError, batch_submit, batch_upload
+from portal.batches.services import BatchError, batch_submit
 from refunds import gateway
 from refunds.batch import refund_batch_kind
 from refunds.selectors import refund_batches_visible_to
 
 from ..factories import MerchantFactory, UserFactory
-from .conftest import text_batch, text_file, xlsx_file
+from .conftest import errors_of, text_batch, text_file, upload, xlsx_file
 
 pytestmark = pytest.mark.django_db
 
 COLUMNS = "orderId|txnAmt|origQryId|merId|reason"
 UNKNOWN_MER_ID = "898319999999999"
-
-
-def upload(user, f, merchant=None) -> Batch:
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        batch = batch_upload(actor=user, kind="refund", uploaded_file=f, merchant=merchant)
-    batch.refresh_from_db()
-    return batch
-
-
-def errors_of(batch) -> list[tuple]:
-    return list(
-        BatchLine.objects.filter(batch=batch, status="invalid")
-        .order_by("line_no")
-        .values_list("line_no", "error_column", "error_code")
-    )
 
 
 def valid_lines(batch) -> list[tuple]:

@@ -21,8 +21,7 @@ from django.db import connection
 from portal.batches import storage
 from portal.batches.models import Batch, BatchLine
 
-from .conftest import text_file, xlsx_file
-from .test_batch import upload
+from .conftest import text_file, upload, xlsx_file
 
 pytestmark = pytest.mark.django_db
 
