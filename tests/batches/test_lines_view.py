@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from portal.audit.models import AuditEvent
 from portal.batches import selectors
-from portal.batches.models import Batch, BatchLine
+from portal.batches.models import Batch, BatchLine, BatchOrderId
+from portal.batches.registry import get_kind
 from tests.factories import UserFactory, login_password_only
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +55,13 @@ def make_batch(user, statuses: list[str], *, kind: str = "demo", status: str = "
             line.result = {"respCode": "61", "respMsg": "declined"}
         lines.append(line)
     BatchLine.objects.bulk_create(lines)
+    # As the pipeline leaves them: every line but the invalid ones holds its order id.
+    BatchOrderId.objects.bulk_create(
+        BatchOrderId(family=get_kind(kind).family, merchant=batch.merchant, order_id=line.order_id, batch=batch,
+                     line_no=line.line_no)
+        for line in lines
+        if line.status != "invalid"
+    )  # fmt: skip
     return batch
 
 
@@ -148,6 +156,29 @@ def test_order_id_search_is_exact_and_combines_with_the_status(mixed, operator_a
     response = client.get(_lines_url(mixed, "?order_id=O000005&status=failed"))
     assert _line_nos(response) == []
     assert 'data-testid="no-lines"' in response.content.decode()
+
+
+def test_order_id_search_reads_the_held_order_id_and_the_invalid_lines(mixed, operator_a, client_for):
+    """A validated batch's line is found through its held order id (or, invalid, through the status index):
+    a line whose order id another line of the batch holds is found, the holder too; a line that neither holds
+    its order id nor is invalid is not what a validated batch has, and shows how the line was reached."""
+    client = client_for(operator_a)
+    BatchLine.objects.filter(batch=mixed, line_no=14).update(order_id="O000005")  # invalid: a repeat of line 5
+    assert _line_nos(client.get(_lines_url(mixed, "?order_id=O000005"))) == [5, 14]
+    assert _line_nos(client.get(_lines_url(mixed, "?order_id=O000005&status=invalid"))) == [14]
+    BatchOrderId.objects.filter(batch=mixed, line_no=5).delete()
+    assert _line_nos(client.get(_lines_url(mixed, "?order_id=O000005"))) == [14]
+    with CaptureQueriesContext(connection) as queries:
+        client.get(_lines_url(mixed, "?order_id=O000006"))
+    (sql,) = [q for q in _batchline_queries(queries) if "LIMIT" in q]
+    assert '"line_no" IN (6)' in sql
+
+
+@pytest.mark.parametrize("status", ["cancelled", "validating"])
+def test_order_id_search_of_a_batch_without_holds_reads_every_line(operator_a, client_for, status):
+    batch = make_batch(operator_a, [STATUSES[i % 7] for i in range(21)], status=status)
+    BatchOrderId.objects.filter(batch=batch).delete()  # released (or not yet held)
+    assert _line_nos(client_for(operator_a).get(_lines_url(batch, "?order_id=O000005"))) == [5]
 
 
 def test_the_filters_survive_paging(operator_a, client_for):
