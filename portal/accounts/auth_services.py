@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy
@@ -26,8 +26,8 @@ from portal.audit.models import AuditOutcome
 from portal.audit.services import audit_record
 
 from .models import SMSDevice, User
-from .phones import mask_phone
-from .services import phone_in_use_by_another
+from .phones import mask_phone, normalise_phone
+from .services import is_phone_constraint_violation, phone_in_use_by_another
 from .sms import sms_send
 
 PURPOSE_LOGIN = "login"
@@ -62,7 +62,9 @@ class CodeCheck:
     device: Device | None = None
     throttled: bool = False
     wait_seconds: int = 0
-    phone_in_use: bool = False  # phone change: the code was right, but another account has the phone now
+    # The code was right, but the phone it went to is another active user's verified phone now
+    # (a phone change, or the first sign-in that would confirm an administrator's phone): refused.
+    phone_in_use: bool = False
 
 
 def challenge_hash(nonce: str) -> str:
@@ -70,17 +72,30 @@ def challenge_hash(nonce: str) -> str:
     return hashlib.sha256(f"portal-otp-challenge:{nonce}".encode()).hexdigest()
 
 
+def sms_factor_phone(user: User) -> str:
+    """The phone that may confirm a step-up (approvals, sensitive settings): a verified phone only,
+    never one an administrator typed in and nobody confirmed yet (security check A8); "" if none."""
+    return user.phone if user.phone and user.phone_verified else ""
+
+
 def login_sms_device(user: User) -> SMSDevice | None:
-    """The user's confirmed sign-in SMS device, created on first use; None without a verified phone."""
-    if not (user.phone and user.phone_verified):
+    """The user's sign-in SMS device, created on first use; None without a phone.
+
+    Sign-in codes go to the user's phone whether it is verified or not: a phone an administrator
+    typed in is an enrolment phone, and the first right sign-in code confirms it (``auth_otp_verify``).
+    When the phone changed since the last code, that code is dropped: it went to the old phone.
+    """
+    if not user.phone:
         return None
     device, created = SMSDevice.objects.get_or_create(
         user=user, purpose=PURPOSE_LOGIN, defaults={"name": "sms", "phone": user.phone, "confirmed": True}
     )
     if not created and (device.phone != user.phone or not device.confirmed):
+        if device.phone != user.phone:
+            device.token = None
         device.phone = user.phone
         device.confirmed = True
-        device.save(update_fields=["phone", "confirmed"])
+        device.save(update_fields=["phone", "confirmed", "token"])
     return device
 
 
@@ -93,8 +108,12 @@ def sms_code_send(*, user: User, purpose: str, phone: str, challenge: str) -> SM
 
     A new code replaces (and so invalidates) the previous one of the same purpose.
     Raises ``CodeCooldown`` within 60 seconds of the previous code and ``SmsDailyCapExceeded``
-    when the phone had its daily number of messages (nothing changes then).
+    when the phone had its daily number of messages (nothing changes then). A step-up code goes to
+    a verified phone only (``sms_factor_phone``); ``ValueError`` otherwise (the callers check first).
+    ``phone`` is the user's (canonical) phone, or the canonical new phone of a phone change.
     """
+    if purpose == PURPOSE_STEP_UP and (not phone or phone != sms_factor_phone(user)):
+        raise ValueError("A step-up code goes to the user's verified phone only.")
     with transaction.atomic():
         device, _created = SMSDevice.objects.get_or_create(
             user=user,
@@ -204,15 +223,56 @@ def auth_login_failure(*, username: str) -> None:
         sign_in_failure_alert_check(failure=failure)
 
 
+def _confirm_enrolment_phone(*, user: User, locked: User) -> bool:
+    """The first right sign-in code sent to a phone not verified yet confirms it (security check A8):
+    ``phone_verified`` True, audited ``auth.phone_verified``, in the caller's transaction.
+
+    False, changing nothing, while another active user has the phone as their verified phone
+    (security check B1), also when that user's write races this one to the database constraint.
+    """
+    if phone_in_use_by_another(locked.phone, user=locked):
+        return False
+    try:
+        with transaction.atomic():
+            User.objects.filter(pk=locked.pk).update(phone_verified=True)
+            audit_record(
+                action="auth.phone_verified",
+                actor=user,
+                obj=user,
+                details={"phone": mask_phone(locked.phone), "method": METHOD_SMS, "purpose": PURPOSE_LOGIN},
+            )
+    except IntegrityError as exc:
+        if not is_phone_constraint_violation(exc):
+            raise
+        return False
+    user.phone_verified = True
+    return True
+
+
 def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: str | None) -> CodeCheck:
     """The sign-in second factor. Success records the sign-in (the previous one is kept for the home
-    page) and audits ``auth.otp_success``; a wrong code audits ``auth.otp_failure``."""
+    page) and audits ``auth.otp_success``; a wrong code audits ``auth.otp_failure``.
+
+    A right SMS code sent to a phone not verified yet (typed in by an administrator) also confirms
+    the phone (``auth.phone_verified``), in the same transaction. When another active user has that
+    phone verified the code is refused (``phone_in_use``): no sign-in, the phone stays unverified,
+    and no failure is counted (the code was right; an administrator has to sort the phones out).
+    """
     with transaction.atomic():
         check = _check_code(user=user, method=method, purpose=PURPOSE_LOGIN, token=token, challenge=challenge)
         if not check.ok:
             _audit_code_failure(user=user, method=method, purpose=PURPOSE_LOGIN, check=check)
             return check
         locked = User.objects.select_for_update().get(pk=user.pk)
+        if method == METHOD_SMS and not locked.phone_verified:
+            if check.device.phone != locked.phone:
+                # Sent before the phone changed (a change drops the pending code; this is the safety net):
+                # it proves nothing about the phone it would confirm.
+                check = CodeCheck(ok=False, device=check.device)
+                _audit_code_failure(user=user, method=method, purpose=PURPOSE_LOGIN, check=check)
+                return check
+            if not _confirm_enrolment_phone(user=user, locked=locked):
+                return CodeCheck(ok=False, device=check.device, phone_in_use=True)
         user.previous_login_at = locked.last_login
         user.previous_login_ip = locked.last_login_ip
         user.last_login = timezone.now()
@@ -223,9 +283,18 @@ def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: 
 
 
 def auth_step_up_verify(*, user: User, method: str, token: str, challenge: str) -> CodeCheck:
-    """A step-up confirmation: ``auth.step_up`` on success, ``auth.otp_failure`` otherwise."""
+    """A step-up confirmation: ``auth.step_up`` on success, ``auth.otp_failure`` otherwise.
+
+    By SMS only with a verified phone (``sms_factor_phone``; security check A8): a code that went
+    to an unconfirmed phone, or to a phone that is no longer the user's verified one, is refused.
+    """
     with transaction.atomic():
-        check = _check_code(user=user, method=method, purpose=PURPOSE_STEP_UP, token=token, challenge=challenge)
+        if method == METHOD_SMS and not sms_factor_phone(user):
+            check = CodeCheck(ok=False)
+        else:
+            check = _check_code(user=user, method=method, purpose=PURPOSE_STEP_UP, token=token, challenge=challenge)
+            if check.ok and method == METHOD_SMS and check.device.phone != sms_factor_phone(user):
+                check = CodeCheck(ok=False, device=check.device)
         if check.ok:
             audit_record(action="auth.step_up", actor=user, details={"method": method})
         else:
@@ -239,31 +308,40 @@ def auth_logout(*, user: User) -> None:
 
 
 def user_phone_change_confirm(*, actor: User, phone: str, token: str, challenge: str) -> CodeCheck:
-    """Make ``phone`` the user's (verified) phone once the code sent to it is confirmed.
+    """Make ``phone`` (stored canonical) the user's verified phone once the code sent to it is confirmed.
 
-    The sign-in SMS device follows the new phone. Audited as ``auth.phone_change``.
+    The sign-in SMS device follows the new phone. Audited as ``auth.phone_change``. Refused
+    (``phone_in_use``, nothing changes) while another active user has the phone verified, also
+    when that user's write races this one to the database constraint.
     """
+    phone = normalise_phone(phone)
     with transaction.atomic():
         check = _check_code(
             user=actor, method=METHOD_SMS, purpose=PURPOSE_PHONE_CHANGE, token=token, challenge=challenge
         )
-        if not check.ok or check.device.phone != phone:
+        if not check.ok or normalise_phone(check.device.phone) != phone:
             _audit_code_failure(user=actor, method=METHOD_SMS, purpose=PURPOSE_PHONE_CHANGE, check=check)
             return CodeCheck(ok=False, device=check.device, throttled=check.throttled, wait_seconds=check.wait_seconds)
+        in_use = CodeCheck(ok=False, device=check.device, throttled=False, wait_seconds=0, phone_in_use=True)
         if phone_in_use_by_another(phone, user=actor):
             # Another account took it since the code was sent (the form refused it before): not this one's factor.
-            return CodeCheck(ok=False, device=check.device, throttled=False, wait_seconds=0, phone_in_use=True)
+            return in_use
         old = actor.phone
-        actor.phone = phone
-        actor.phone_verified = True
-        actor.save(update_fields=["phone", "phone_verified"])
-        SMSDevice.objects.filter(user=actor, purpose=PURPOSE_LOGIN).update(phone=phone, confirmed=True)
-        audit_record(
-            action="auth.phone_change",
-            actor=actor,
-            obj=actor,
-            details={"old_phone": mask_phone(old), "new_phone": mask_phone(phone)},
-        )
+        try:
+            with transaction.atomic():
+                User.objects.filter(pk=actor.pk).update(phone=phone, phone_verified=True)
+                SMSDevice.objects.filter(user=actor, purpose=PURPOSE_LOGIN).update(phone=phone, confirmed=True)
+                audit_record(
+                    action="auth.phone_change",
+                    actor=actor,
+                    obj=actor,
+                    details={"old_phone": mask_phone(old), "new_phone": mask_phone(phone)},
+                )
+        except IntegrityError as exc:
+            if not is_phone_constraint_violation(exc):
+                raise
+            return in_use
+        actor.phone, actor.phone_verified = phone, True
     return check
 
 

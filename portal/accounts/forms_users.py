@@ -39,7 +39,16 @@ def _role_choices(codes) -> list[tuple[str, str]]:
     return [(value, label) for value, label in Role.choices if value in codes]
 
 
+# An administrator's phone is unverified until the user's first sign-in code confirms it (security check A8).
+PHONE_HELP = _(
+    "A new number is not confirmed yet: the user's sign-in codes go to it and the first one confirms it. "
+    "Until then it cannot confirm approvals."
+)
+
+
 class PhoneField(forms.CharField):
+    """A phone number in its canonical form (``phones.normalise_phone``); the services normalise again."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 20)
         kwargs.setdefault("required", False)
@@ -61,7 +70,7 @@ class UserCreateForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
     email = forms.EmailField(label=_("Email"), required=False)
-    phone = PhoneField()
+    phone = PhoneField(help_text=PHONE_HELP)
     roles = RoleField(label=_("Roles"), widget=forms.CheckboxSelectMultiple)
     delivery = forms.ChoiceField(
         label=_("Temporary password"), choices=DELIVERY_CHOICES, initial=PasswordDelivery.SHOW, widget=forms.RadioSelect
@@ -88,7 +97,7 @@ class UserEditForm(forms.Form):
 
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-    phone = PhoneField(help_text=_("A number you enter here counts as verified: check it with the user first."))
+    phone = PhoneField(help_text=PHONE_HELP)
     roles = RoleField(label=_("Roles"), widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, actor: User, target: User, **kwargs):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
+from django.db.models.functions import Left, Length, Substr
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,25 @@ from .roles import Role, permissions_for_roles
 phone_validator = RegexValidator(
     r"^\+?[0-9]{6,15}$", _("Enter a phone number of 6 to 15 digits, optionally starting with +.")
 )
+
+
+#: The name of the database constraint "one verified phone per active user" (security check B1).
+VERIFIED_PHONE_CONSTRAINT = "unique_verified_phone_of_active_user"
+
+
+def canonical_phone(field: str = "phone") -> Case:
+    """SQL for ``phones.normalise_phone`` on a stored phone: ``+86`` or ``86`` followed by a mainland
+    mobile number (11 digits starting with 1) gives the 11-digit national number; anything else is itself.
+
+    The constraint on verified phones is built on it, so that the database refuses a second active user
+    with a verified ``+8613800138000`` when one has ``13800138000``, even from a write that skipped the
+    normalising (every service normalises; the constraint is the last line).
+    """
+    return Case(
+        When(Q(Exact(Length(field), 14), Exact(Left(field, 4), "+861")), then=Substr(field, 4)),
+        When(Q(Exact(Length(field), 13), Exact(Left(field, 3), "861")), then=Substr(field, 3)),
+        default=F(field),
+    )
 
 
 class OrganisationKind(models.TextChoices):
@@ -101,6 +122,12 @@ class User(AbstractUser):
 
     The platform superuser flag grants nothing in the portal: permissions come from roles only,
     and no role bypasses the second factor or the four-eyes rule.
+
+    ``phone`` is stored in its canonical form (``phones.normalise_phone``). ``phone_verified``: the
+    user proved they hold the phone with a code sent to it (their first sign-in code, or a phone
+    change); only then is the phone a second factor for step-up. A phone typed in by an
+    administrator starts unverified: it receives sign-in codes only (security check A8).
+    No two active users have the same verified phone (a database constraint; security check B1).
     """
 
     email = models.EmailField(_("email address"), blank=True)
@@ -128,6 +155,14 @@ class User(AbstractUser):
         verbose_name = _("user")
         verbose_name_plural = _("users")
         ordering = ["username"]
+        constraints = [
+            # One SMS factor per person: whoever holds a phone must not sign in as two people.
+            models.UniqueConstraint(
+                canonical_phone(),
+                name=VERIFIED_PHONE_CONSTRAINT,
+                condition=Q(phone_verified=True, is_active=True) & ~Q(phone=""),
+            ),
+        ]
 
     @property
     def role_codes(self) -> frozenset[str]:
@@ -196,12 +231,15 @@ class PasswordHistory(models.Model):
 
 
 class SMSDevice(ThrottlingMixin, CooldownMixin, SideChannelDevice):
-    """A django-otp device that sends a 6-digit code by SMS to the user's verified phone.
+    """A django-otp device that sends a 6-digit code by SMS to the user's phone.
 
     Codes are valid for 5 minutes and usable once (verification runs under a row lock),
     a new code can be asked for after 60 seconds, and each phone has a daily cap.
     ``challenge`` binds the code to the login attempt (session nonce) that asked for it.
-    ``phone`` may differ from the user's phone while a phone change is being confirmed.
+    ``phone`` (canonical, like ``User.phone``) is where the current code went; it may differ from
+    the user's phone while a phone change is being confirmed. ``purpose`` ``login`` sends sign-in
+    codes (also to a phone not verified yet, which the first right code confirms); ``step_up`` only
+    to a verified phone.
     """
 
     phone = models.CharField(max_length=16, validators=[phone_validator])

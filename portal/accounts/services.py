@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from portal.audit.services import audit_record
 
-from .models import Organisation, PasswordHistory, RoleAssignment, User
+from .models import VERIFIED_PHONE_CONSTRAINT, Organisation, PasswordHistory, RoleAssignment, User, canonical_phone
+from .phones import normalise_phone
 from .roles import ROLES_BY_ORG_KIND
 from .validation import validate_organisation
 from .validators import validate_username_not_generic
@@ -54,27 +55,29 @@ def validate_roles_for(organisation: Organisation, roles: Iterable[str]) -> list
     return roles
 
 
-def _phone_variants(phone: str) -> set[str]:
-    """The ways one mainland number may be stored: ``13800000001``, ``+8613800000001``, ``8613800000001``."""
-    digits = phone.lstrip("+")
-    national = digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
-    if len(national) != 11:
-        return {phone}
-    return {phone, national, f"86{national}", f"+86{national}"}
-
-
 def phone_in_use_by_another(phone: str, *, user: User | None = None) -> bool:
     """Whether an active user other than ``user`` has ``phone`` as their verified phone (their SMS factor).
 
     One SMS factor per person (PCI 8.2.1, security check B1): two accounts on one phone would let
-    whoever holds the phone sign in as either.
+    whoever holds the phone sign in as either. The same mainland number typed with or without the
+    country code is the same phone (``phones.normalise_phone``). The database constraint
+    ``VERIFIED_PHONE_CONSTRAINT`` enforces the same rule for writes that race this check
+    (``is_phone_constraint_violation``).
     """
     if not phone:
         return False
-    others = User.objects.filter(is_active=True, phone_verified=True, phone__in=_phone_variants(phone))
+    others = User.objects.alias(canonical=canonical_phone()).filter(
+        is_active=True, phone_verified=True, canonical=normalise_phone(phone)
+    )
     if user is not None and user.pk:
         others = others.exclude(pk=user.pk)
     return others.exists()
+
+
+def is_phone_constraint_violation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the database refusing a second active user with the same verified phone
+    (two writes that both passed ``phone_in_use_by_another`` before either committed)."""
+    return VERIFIED_PHONE_CONSTRAINT in str(exc)
 
 
 def phone_in_use_error() -> ValidationError:
@@ -92,12 +95,14 @@ def _clean_user(user: User, *, check_username: bool, check_phone: bool) -> None:
 
     ``check_username``: the username must not be generic (``validators.is_generic_username``);
     checked where a username is chosen (creation: no service renames a user).
-    ``check_phone``: a phone that becomes verified on an active account must be no other active
-    user's verified phone (``phone_in_use_by_another``); checked when the phone is set or changed.
+    ``check_phone``: a phone set on an active account must be no other active user's verified phone
+    (``phone_in_use_by_another``), whether it is verified (it would be one SMS factor for two people)
+    or not yet (its first sign-in code could never confirm it); checked when the phone is set or changed.
     """
     errors: dict[str, list[ValidationError]] = {}
     try:
-        user.full_clean(exclude=["password"])
+        # The phone constraint is checked below, by phone_in_use_by_another, with its message on the field.
+        user.full_clean(exclude=["password"], validate_constraints=False)
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
     if check_username and "username" not in errors:
@@ -105,13 +110,7 @@ def _clean_user(user: User, *, check_username: bool, check_phone: bool) -> None:
             validate_username_not_generic(user.username)
         except ValidationError as exc:
             errors.setdefault("username", []).extend(exc.error_list)
-    if (
-        check_phone
-        and "phone" not in errors
-        and user.is_active
-        and user.phone_verified
-        and phone_in_use_by_another(user.phone, user=user)
-    ):
+    if check_phone and "phone" not in errors and user.is_active and phone_in_use_by_another(user.phone, user=user):
         errors.setdefault("phone", []).append(phone_in_use_error())
     if errors:
         raise ValidationError(errors)
@@ -164,11 +163,16 @@ def user_create(
 ) -> User:
     """Create a user in ``organisation`` with roles and an initial password (audited).
 
-    Refuses a generic username (``admin``, ``test1``…) and a verified phone that another active user
-    already has (security check B1, see ``_clean_user``); the password passes every configured
-    validator, context words included.
+    The phone is stored in its canonical form (``phones.normalise_phone``). ``phone_verified`` True
+    only for a phone already proven some other way (the seeded demo users): an administrator's phone
+    is stored unverified (``user_create_managed``; security check A8).
+    Refuses a generic username (``admin``, ``test1``…) and a phone that another active user already
+    has as their verified phone (security check B1, see ``_clean_user``; also when a concurrent write
+    wins the race to the database constraint); the password passes every configured validator,
+    context words included.
     """
     roles = validate_roles_for(organisation, roles)
+    phone = normalise_phone(phone)
     user = User(
         username=username,
         organisation=organisation,
@@ -183,20 +187,25 @@ def user_create(
     )
     _clean_user(user, check_username=True, check_phone=True)
     validate_password(raw_password, user)
-    with transaction.atomic():
-        user.set_password(raw_password)
-        user.save()
-        _record_password(user)
-        RoleAssignment.objects.bulk_create(
-            [RoleAssignment(user=user, role=r, granted_by=user.created_by) for r in roles]
-        )
-        audit_record(
-            action="user.create",
-            actor=actor,
-            organisation=organisation,
-            obj=user,
-            details={"username": username, "roles": roles},
-        )
+    try:
+        with transaction.atomic():
+            user.set_password(raw_password)
+            user.save()
+            _record_password(user)
+            RoleAssignment.objects.bulk_create(
+                [RoleAssignment(user=user, role=r, granted_by=user.created_by) for r in roles]
+            )
+            audit_record(
+                action="user.create",
+                actor=actor,
+                organisation=organisation,
+                obj=user,
+                details={"username": username, "roles": roles},
+            )
+    except IntegrityError as exc:
+        if not is_phone_constraint_violation(exc):
+            raise
+        raise ValidationError({"phone": [phone_in_use_error()]}) from exc
     return user
 
 
@@ -215,11 +224,19 @@ def user_create(
 #   (no self-escalation) and nobody disables themselves.
 # * Out of scope → ``User.DoesNotExist`` (the views turn it into a 404); a forbidden role →
 #   ``ValidationError`` on ``roles`` with a message naming the roles.
-# * Phones typed in by an administrator count as verified (the administrator checked them out
-#   of band); the audit event says so (``phone_verified_by_admin``) and stores phones masked.
+# * Phones typed in by an administrator are stored unverified (security check A8: a phone becomes
+#   a factor only once a code sent to it has come back). Such an enrolment phone receives the
+#   user's sign-in codes, and the first right sign-in code confirms it (``auth_services.
+#   auth_otp_verify``, audited ``auth.phone_verified``); until then it is no step-up factor. The
+#   audit event of the change says so (``phone_set_by_admin``, ``phone_verified`` False) and
+#   stores phones masked. The user's own phone change is confirmed by a code (verified at once).
+# * Phones are stored in their canonical form (``phones.normalise_phone``: a mainland mobile as its
+#   11-digit national number), by every write path.
 # * One identity per person (security check B1): no generic username (``admin``, ``test1``,
 #   ``admin.01``; ``validators.is_generic_username`` has the rule) and no verified phone shared by
-#   two active users (``phone_in_use_by_another``), checked at creation, phone change and re-enabling.
+#   two active users (``phone_in_use_by_another``), checked at creation, phone change, re-enabling
+#   and phone confirmation, and enforced by a database constraint (``VERIFIED_PHONE_CONSTRAINT``)
+#   whose refusal of a racing write becomes the same ``ValidationError``, never a server error.
 #   Nothing renames a user: the username is the identity the audit trail names.
 
 import secrets  # noqa: E402
@@ -433,6 +450,7 @@ def user_create_managed(
 ) -> tuple[User, str | None]:
     """An administrator creates a user with a generated initial password that must be changed.
 
+    The phone is stored unverified: the user's first sign-in code confirms it (security check A8).
     Returns the user and the initial password to show once (None when it went out by SMS).
     Enforces the management rule above; audited once as ``user.create`` (through ``user_create``).
     """
@@ -454,7 +472,7 @@ def user_create_managed(
             last_name=last_name,
             email=email,
             phone=phone,
-            phone_verified=bool(phone),
+            phone_verified=False,
             roles=roles,
             must_change_password=True,
         )
@@ -465,9 +483,10 @@ def user_create_managed(
 def user_update(*, actor: User, user: User, first_name: str, last_name: str, phone: str, roles: Iterable[str]) -> User:
     """Change a user's name, phone and roles; audited as ``user.update`` with before/after.
 
-    Nobody changes their own roles. A phone set by an administrator counts as verified and
-    becomes the number the user's login codes go to; it must not be another active user's
-    verified phone. The username does not change.
+    Nobody changes their own roles. A new phone set by an administrator is stored unverified
+    (canonical form): the user's sign-in codes go to it, the first right one confirms it, and until
+    then it is no step-up factor (security check A8). A code already sent to the old phone no longer
+    signs in. The username does not change.
     """
     _ensure_manageable(actor, user)
     before_roles = sorted(user.role_assignments.values_list("role", flat=True))
@@ -482,28 +501,36 @@ def user_update(*, actor: User, user: User, first_name: str, last_name: str, pho
         "phone": mask_phone(user.phone),
         "roles": before_roles,
     }
-    phone_changed = phone != user.phone
+    phone = normalise_phone(phone)
+    phone_changed = phone != normalise_phone(user.phone)  # the same number in another form is no change
     user.first_name, user.last_name, user.phone = first_name, last_name, phone
     if phone_changed:
-        user.phone_verified = bool(phone)
+        user.phone_verified = False
     _clean_user(user, check_username=False, check_phone=phone_changed)
-    with transaction.atomic():
-        user.save(update_fields=["first_name", "last_name", "phone", "phone_verified"])
-        if removed:
-            user.role_assignments.filter(role__in=removed).delete()
-        if added:
-            RoleAssignment.objects.bulk_create(
-                [RoleAssignment(user=user, role=r, granted_by=actor) for r in sorted(added)]
-            )
-        if phone_changed and phone:
-            from .models import SMSDevice
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["first_name", "last_name", "phone", "phone_verified"])
+            if removed:
+                user.role_assignments.filter(role__in=removed).delete()
+            if added:
+                RoleAssignment.objects.bulk_create(
+                    [RoleAssignment(user=user, role=r, granted_by=actor) for r in sorted(added)]
+                )
+            if phone_changed and phone:
+                from .models import SMSDevice
 
-            SMSDevice.objects.filter(user=user, purpose="login").update(phone=phone)
-        after = {"first_name": first_name, "last_name": last_name, "phone": mask_phone(phone), "roles": roles}
-        details = {"username": user.username, "before": before, "after": after}
-        if phone_changed:
-            details["phone_verified_by_admin"] = bool(phone)
-        audit_record(action="user.update", actor=actor, organisation=user.organisation, obj=user, details=details)
+                # A code pending for the old phone proves nothing about the new one: it no longer signs in.
+                SMSDevice.objects.filter(user=user, purpose="login").update(phone=phone, token=None)
+            after = {"first_name": first_name, "last_name": last_name, "phone": mask_phone(phone), "roles": roles}
+            details = {"username": user.username, "before": before, "after": after}
+            if phone_changed:
+                details["phone_set_by_admin"] = bool(phone)
+                details["phone_verified"] = False
+            audit_record(action="user.update", actor=actor, organisation=user.organisation, obj=user, details=details)
+    except IntegrityError as exc:
+        if not is_phone_constraint_violation(exc):
+            raise
+        raise ValidationError({"phone": [phone_in_use_error()]}) from exc
     user.__dict__.pop("_role_codes", None)
     return user
 
@@ -610,25 +637,36 @@ def users_disable_inactive(*, now: datetime | None = None) -> int:
 def user_enable(*, actor: User, user: User) -> User:
     """Enable a disabled user; audited as ``user.enable``.
 
-    Refused while another active user has this user's verified phone (one SMS factor per person).
+    Refused while another active user has this user's verified phone (one SMS factor per person),
+    also when that user got it between the check and the write (the database constraint).
     """
     _ensure_manageable(actor, user)
     if user.phone_verified and phone_in_use_by_another(user.phone, user=user):
-        raise ValidationError(
-            _("Another active user has this user's mobile phone number: change the phone number of one of them first.")
-        )
-    with transaction.atomic():
-        if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
-            raise ValidationError(_("This user is already enabled."))
-        audit_record(
-            action="user.enable",
-            actor=actor,
-            organisation=user.organisation,
-            obj=user,
-            details={"username": user.username},
-        )
+        raise _phone_shared_on_enable_error()
+    try:
+        with transaction.atomic():
+            if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
+                raise ValidationError(_("This user is already enabled."))
+            audit_record(
+                action="user.enable",
+                actor=actor,
+                organisation=user.organisation,
+                obj=user,
+                details={"username": user.username},
+            )
+    except IntegrityError as exc:
+        if not is_phone_constraint_violation(exc):
+            raise
+        raise _phone_shared_on_enable_error() from exc
     user.refresh_from_db(fields=["is_active"])
     return user
+
+
+def _phone_shared_on_enable_error() -> ValidationError:
+    return ValidationError(
+        _("Another active user has this user's mobile phone number: change the phone number of one of them first."),
+        code="phone_in_use",
+    )
 
 
 def user_unlock(*, actor: User, user: User) -> int:

@@ -45,6 +45,10 @@ from .sms import SmsDailyCapExceeded, SmsIpCapExceeded
 from .stepup import SESSION_OTP_VERIFIED_AT, StepUpRequiredMixin, mark_second_factor_confirmed
 
 GENERIC_LOGIN_ERROR = gettext_lazy("Invalid username or password, or the account is locked.")
+PHONE_TAKEN_AT_SIGN_IN = gettext_lazy(
+    "Your mobile phone number is already confirmed for another active user, so this code cannot confirm it "
+    "for you. Ask your administrator to correct your phone number."
+)
 SESSION_NEXT = "portal_login_next"
 SESSION_PENDING_PHONE = "portal_pending_phone"
 SESSION_TOTP_ENROL = "portal_totp_enrol_device"
@@ -152,11 +156,15 @@ class LoginView(View):
         return redirect("accounts:verify")
 
 
-def _methods_for(user) -> list[str]:
+def _methods_for(user, *, sign_in: bool) -> list[str]:
+    """The second factors the user may use: the authenticator app, and SMS to a verified phone, or at
+    sign-in (``sign_in``) to any phone of the user: the first sign-in code confirms an administrator's
+    phone (security check A8). A phone not confirmed yet is no factor for step-up."""
     methods = []
     if auth_services.confirmed_totp_device(user) is not None:
         methods.append(METHOD_TOTP)
-    if auth_services.login_sms_device(user) is not None:
+    sms = auth_services.login_sms_device(user) if sign_in else auth_services.sms_factor_phone(user)
+    if sms:
         methods.append(METHOD_SMS)
     return methods
 
@@ -179,7 +187,7 @@ class VerifyView(View):
 
     def render_page(self, form, status=200):
         user = self.request.user
-        methods = _methods_for(user)
+        methods = _methods_for(user, sign_in=True)
         return render(
             self.request,
             self.template_name,
@@ -192,11 +200,11 @@ class VerifyView(View):
         )
 
     def get(self, request):
-        return self.render_page(SecondFactorForm(methods=_methods_for(request.user)))
+        return self.render_page(SecondFactorForm(methods=_methods_for(request.user, sign_in=True)))
 
     def post(self, request):
         user = request.user
-        methods = _methods_for(user)
+        methods = _methods_for(user, sign_in=True)
         form = SecondFactorForm(request.POST, methods=methods)
         if not form.is_valid() or not methods:
             return self.render_page(form)
@@ -217,6 +225,10 @@ class VerifyView(View):
             if user.must_change_password:
                 return redirect("accounts:password_change")
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        if check.phone_in_use:
+            # The code was right: not a failure to count, but no sign-in on another person's phone.
+            form.add_error("otp_token", PHONE_TAKEN_AT_SIGN_IN)
+            return self.render_page(form)
         if check.throttled:
             form.add_error(
                 "otp_token",
@@ -304,7 +316,7 @@ class SecurityView(PortalPermissionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        context["sms_device"] = auth_services.login_sms_device(user)
+        context["phone_verified"] = bool(user.phone and user.phone_verified)
         context["totp_device"] = auth_services.confirmed_totp_device(user)
         context["masked_phone"] = mask_phone(user.phone) if user.phone else ""
         return context
@@ -457,7 +469,7 @@ class StepUpView(PortalPermissionMixin, View):
 
     def render_page(self, form):
         user = self.request.user
-        methods = _methods_for(user)
+        methods = _methods_for(user, sign_in=False)
         return render(
             self.request,
             self.template_name,
@@ -470,13 +482,13 @@ class StepUpView(PortalPermissionMixin, View):
         )
 
     def get(self, request):
-        methods = _methods_for(request.user)
+        methods = _methods_for(request.user, sign_in=False)
         if methods == [METHOD_SMS]:
             self.send_code(quiet=True)
         return self.render_page(SecondFactorForm(methods=methods))
 
     def post(self, request):
-        methods = _methods_for(request.user)
+        methods = _methods_for(request.user, sign_in=False)
         if request.POST.get("action") == "send":
             if METHOD_SMS in methods:
                 self.send_code(quiet=False)

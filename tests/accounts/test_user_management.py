@@ -94,7 +94,7 @@ def test_merchant_admin_creates_user_and_sees_password_once(admin_a, merchant_a,
     assert user.organisation == merchant_a
     assert user.check_password(password)
     assert user.must_change_password is True
-    assert user.phone_verified is True
+    assert user.phone_verified is False  # the user's first sign-in code confirms it (security A8)
     assert user.created_by == admin_a
     assert set(user.role_codes) == {"merchant_operator"}
     assert audit_count("user.create") == 1
@@ -355,10 +355,10 @@ def test_edit_name_phone_and_roles(admin_a, operator_a, client_for):
     assert response.url == url("user_detail", operator_a)
     operator_a.refresh_from_db()
     assert (operator_a.first_name, operator_a.last_name, operator_a.phone) == ("Wang", "Wu", "13800138000")
-    assert operator_a.phone_verified is True
+    assert operator_a.phone_verified is False  # until the user's first sign-in code confirms it
     assert set(operator_a.role_assignments.values_list("role", flat=True)) == {"merchant_reviewer"}
     device.refresh_from_db()
-    assert device.phone == "13800138000"
+    assert (device.phone, device.token) == ("13800138000", None)
     event = AuditEvent.objects.get(action="user.update")
     assert event.details == {
         "username": "a.operator",
@@ -369,7 +369,8 @@ def test_edit_name_phone_and_roles(admin_a, operator_a, client_for):
             "roles": ["merchant_operator"],
         },
         "after": {"first_name": "Wang", "last_name": "Wu", "phone": "138****8000", "roles": ["merchant_reviewer"]},
-        "phone_verified_by_admin": True,
+        "phone_set_by_admin": True,
+        "phone_verified": False,
     }
 
 

@@ -24,7 +24,7 @@ class OtpSendView(APIView):
     @extend_schema(request=None, responses={200: dict}, summary="Send a step-up SMS code")
     def post(self, request):
         user = request.user
-        if not (user.phone and user.phone_verified):
+        if not auth_services.sms_factor_phone(user):  # an unconfirmed phone is no step-up factor (A8)
             return Response(
                 {"error": {"code": "no_phone", "message": _("No verified phone number: use your authenticator app.")}},
                 status=400,

@@ -1,9 +1,10 @@
 """``python manage.py access_review [--organisation CODE] [--format csv|xlsx] [--output PATH]``
 
 The periodic access review report (PCI DSS 7.2.4: every six months; security check B7): one row per
-user with organisation, roles, status, last sign-in, date joined, second factors, staff and superuser
-flags, who last changed the roles and when (from the audit trail; blank when it has no such event),
-and whether the username is generic (security check B1). Writing the report is itself audited as
+user with organisation, roles, status, last sign-in, date joined, second factors (a phone that no
+sign-in code has confirmed yet shows as such), staff and superuser flags, who last changed the roles
+and when (from the audit trail; blank when it has no such event), and whether the username is
+generic (security check B1). Writing the report is itself audited as
 ``users.access_review`` with the file's SHA-256 (``services.access_review_write``).
 
 The headers and labels are in ``--language`` (default: ``LANGUAGE_CODE``); times are Beijing time.
@@ -117,6 +118,9 @@ def review_rows(organisation: Organisation | None = None) -> list[list[str]]:
         factors = []
         if user.phone and user.phone_verified:
             factors.append(_("SMS"))
+        elif user.phone:
+            # An administrator's phone before the user's first sign-in code confirms it: sign-in only.
+            factors.append(_("SMS (phone not yet confirmed)"))
         if user.pk in totp:
             factors.append(_("Authenticator app"))
         change = changes.get(user.pk)

@@ -69,6 +69,8 @@ class Command(BaseCommand):
                 first_name=first,
                 last_name=last,
                 phone=phone,
+                # Seeded, not typed in by an administrator: the demo numbers are the developer's outbox
+                # (/dev/sms-outbox/), so they count as verified and serve for step-up at once.
                 phone_verified=True,
                 roles=roles,
                 must_change_password=False,
