@@ -1,15 +1,13 @@
 """Django admin: fee rates and the working-day override table are kept by platform administrators; the close
 results and the file register are read-only (they change only through the services).
 
-Every add, change and delete of a fee rate or a working-day override is audited (security D1) in the same
-transaction as the write: ``fee_rate.create`` / ``fee_rate.update`` / ``fee_rate.delete`` and
+Every add, change and delete of a fee rate or a working-day override goes through ``services.reference``, audited
+(security D1) in the same transaction as the write: ``fee_rate.create`` / ``fee_rate.update`` / ``fee_rate.delete`` and
 ``working_day_override.create`` / ``.update`` / ``.delete``.
 """
 
 from django.contrib import admin
 from django.db import router, transaction
-
-from portal.audit.services import audit_record
 
 from .models import (
     AcquirerSettlement,
@@ -19,15 +17,11 @@ from .models import (
     SettlementDay,
     WorkingDayOverride,
 )
-
-
-def _snapshot(obj) -> dict:
-    """Every stored field of ``obj`` but the primary key (a foreign key as its id)."""
-    return {field.name: field.value_from_object(obj) for field in obj._meta.concrete_fields if not field.primary_key}
+from .services.reference import reference_delete, reference_save
 
 
 class _AuditedAdmin(admin.ModelAdmin):
-    """Writes one audit event per add, change or delete, inside the transaction of the write."""
+    """Adds, changes and deletes through ``services.reference``: one audit event each, in the write's transaction."""
 
     audit_prefix: str = ""
 
@@ -35,34 +29,20 @@ class _AuditedAdmin(admin.ModelAdmin):
         """The organisation the event belongs to; None means the actor's."""
         return None
 
-    def _audit(self, request, verb: str, obj, *, object_id, details: dict) -> None:
-        audit_record(
-            action=f"{self.audit_prefix}.{verb}",
+    def save_model(self, request, obj, form, change):
+        reference_save(
             actor=request.user,
+            obj=obj,
+            prefix=self.audit_prefix,
             organisation=self.audit_organisation(obj),
-            object_type=obj._meta.label_lower,
-            object_id=object_id,
-            details={"admin": True, "object": str(obj), **details},
+            initial=form.initial if change else None,
+            changed=list(form.changed_data) if change else None,
         )
 
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic(using=router.db_for_write(self.model)):
-            if change:
-                changed = {
-                    name: {"old": form.initial.get(name), "new": obj._meta.get_field(name).value_from_object(obj)}
-                    for name in form.changed_data
-                }
-                obj.save()
-                self._audit(request, "update", obj, object_id=obj.pk, details={"changed": changed})
-            else:
-                obj.save()
-                self._audit(request, "create", obj, object_id=obj.pk, details={"fields": _snapshot(obj)})
-
     def delete_model(self, request, obj):
-        with transaction.atomic(using=router.db_for_write(self.model)):
-            pk, snapshot = obj.pk, _snapshot(obj)
-            obj.delete()
-            self._audit(request, "delete", obj, object_id=pk, details={"fields": snapshot})
+        reference_delete(
+            actor=request.user, obj=obj, prefix=self.audit_prefix, organisation=self.audit_organisation(obj)
+        )
 
     def delete_queryset(self, request, queryset):
         # The "delete selected" action: one event per object, all in one transaction with the deletes.

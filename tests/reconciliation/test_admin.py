@@ -163,7 +163,7 @@ def test_the_change_is_rolled_back_when_the_audit_event_cannot_be_written(
     def broken(**kwargs):
         raise RuntimeError("audit store unavailable")
 
-    monkeypatch.setattr("reconciliation.admin.audit_record", broken)
+    monkeypatch.setattr("reconciliation.services.reference.audit_record", broken)
     before = last_sequence()
     # when the rate is changed and another one deleted
     with pytest.raises(RuntimeError):
