@@ -255,8 +255,9 @@ def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: 
 
     A right SMS code sent to a phone not verified yet (typed in by an administrator) also confirms
     the phone (``auth.phone_verified``), in the same transaction. When another active user has that
-    phone verified the code is refused (``phone_in_use``): no sign-in, the phone stays unverified,
-    and no failure is counted (the code was right; an administrator has to sort the phones out).
+    phone verified the code is refused (``phone_in_use``, audited ``auth.phone_verify_refused``): no
+    sign-in, the phone stays unverified, and no failure is counted (the code was right; an
+    administrator has to sort the phones out).
     """
     with transaction.atomic():
         check = _check_code(user=user, method=method, purpose=PURPOSE_LOGIN, token=token, challenge=challenge)
@@ -272,6 +273,15 @@ def auth_otp_verify(*, user: User, method: str, token: str, challenge: str, ip: 
                 _audit_code_failure(user=user, method=method, purpose=PURPOSE_LOGIN, check=check)
                 return check
             if not _confirm_enrolment_phone(user=user, locked=locked):
+                # Not a wrong code (nothing counts towards the lockout), but a refused sign-in the
+                # administrators must see: two people claim one phone.
+                audit_record(
+                    action="auth.phone_verify_refused",
+                    actor=user,
+                    obj=user,
+                    outcome=AuditOutcome.FAILURE,
+                    details={"phone": mask_phone(locked.phone), "reason": "phone_in_use", "purpose": PURPOSE_LOGIN},
+                )
                 return CodeCheck(ok=False, device=check.device, phone_in_use=True)
         user.previous_login_at = locked.last_login
         user.previous_login_ip = locked.last_login_ip

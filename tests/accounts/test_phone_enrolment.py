@@ -189,7 +189,11 @@ def test_a_sign_in_code_for_a_phone_another_active_user_verified_meanwhile_is_re
     user.refresh_from_db()
     assert (user.phone_verified, user.last_login) == (False, None)
     assert client.get(HOME_URL)["Location"] == VERIFY_URL  # not signed in
-    assert actions() == before  # no sign-in, no confirmation, no failure
+    # no sign-in, no confirmation, no code failure: the refusal itself, for the administrators
+    assert actions()[len(before) :] == ["auth.phone_verify_refused"]
+    refusal = AuditEvent.objects.order_by("-sequence").first()
+    assert (refusal.outcome, refusal.object_id, refusal.details["reason"]) == ("failure", str(user.pk), "phone_in_use")
+    assert PHONE not in str(refusal.details)  # masked
     assert not AccessAttempt.objects.filter(username="li.na").exists()  # a right code is not counted
 
 
