@@ -137,7 +137,13 @@ def bench_user(username: str, *, merchant: bool):
         role = "acquirer_reviewer"
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"organisation": org, "phone": "13900000000", "phone_verified": True, "first_name": "Bench"},
+        # One verified phone per active user (a database constraint): each bench user has its own.
+        defaults={
+            "organisation": org,
+            "phone": "13900000001" if merchant else "13900000002",
+            "phone_verified": True,
+            "first_name": "Bench",
+        },
     )
     if created:
         user.set_unusable_password()

@@ -178,7 +178,8 @@ def _measure_main(db_name: str, path: Path, user_id: int) -> None:
         answer["sample_errors"] = list(
             BatchLine.objects.filter(batch=batch, status="invalid").values_list("line_no", "error_code")[:5]
         )
-    delete_batch(batch.pk)
+    if not os.environ.get("BENCH_KEEP_BATCH"):  # kept for a look at the validated batch (delete_batch after)
+        delete_batch(batch.pk)
     print(json.dumps(answer), flush=True)
 
 
