@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from portal.accounts.models import SmsMessage
+from portal.accounts.services import user_enable
 from portal.audit.models import AuditEvent
 from tests.factories import PASSWORD
 
@@ -64,3 +67,15 @@ def confirm_phone_by_first_sign_in(user) -> None:
         user=user, method="sms", token=device.token, challenge="first-sign-in", ip=None
     )
     assert check.ok and user.phone_verified
+
+
+def assert_enabling_refused_for_the_phone(actor, user) -> None:
+    """Re-enabling ``user`` is refused because another active user has the phone: the message, nothing changed."""
+    with pytest.raises(ValidationError) as exc:
+        user_enable(actor=actor, user=user)
+    assert exc.value.messages == [
+        "Another active user has this user's mobile phone number: change the phone number of one of them first."
+    ]
+    user.refresh_from_db()
+    assert user.is_active is False
+    assert not AuditEvent.objects.filter(action="user.enable").exists()

@@ -28,14 +28,21 @@ from portal.accounts.services import (
     user_create,
     user_create_managed,
     user_disable,
-    user_enable,
     user_update,
 )
 from portal.accounts.stepup import SESSION_OTP_VERIFIED_AT
 from portal.audit.models import AuditEvent
 from tests.factories import UserFactory
 
-from .auth_helpers import HOME_URL, VERIFY_URL, actions, last_code, password_step, submit_code
+from .auth_helpers import (
+    HOME_URL,
+    VERIFY_URL,
+    actions,
+    assert_enabling_refused_for_the_phone,
+    last_code,
+    password_step,
+    submit_code,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -397,15 +404,7 @@ def test_an_enabling_that_loses_the_race_gets_the_validation_error(admin_a, oper
     UserFactory(organisation=merchant_a, username="a.other", phone=operator_a.phone)
     _race_lost(monkeypatch)
 
-    with pytest.raises(ValidationError) as exc:
-        user_enable(actor=admin_a, user=operator_a)
-
-    assert exc.value.messages == [
-        "Another active user has this user's mobile phone number: change the phone number of one of them first."
-    ]
-    operator_a.refresh_from_db()
-    assert operator_a.is_active is False
-    assert not AuditEvent.objects.filter(action="user.enable").exists()
+    assert_enabling_refused_for_the_phone(admin_a, operator_a)
 
 
 def test_the_enable_view_shows_the_refusal_not_a_server_error(admin_a, operator_a, merchant_a, client_for, monkeypatch):

@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from portal.accounts.models import User
-from portal.accounts.services import user_create_managed, user_disable, user_enable, user_update
+from portal.accounts.services import user_create_managed, user_disable, user_update
 from portal.accounts.validators import is_generic_username
 from portal.audit.models import AuditEvent
 from tests.factories import UserFactory
 
-from .auth_helpers import confirm_phone_by_first_sign_in
+from .auth_helpers import assert_enabling_refused_for_the_phone, confirm_phone_by_first_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -187,15 +187,7 @@ def test_enabling_is_refused_while_another_active_user_has_the_phone(admin_a, op
     confirm_phone_by_first_sign_in(newcomer)
     operator_a.refresh_from_db()
 
-    with pytest.raises(ValidationError) as exc:
-        user_enable(actor=admin_a, user=operator_a)
-
-    assert exc.value.messages == [
-        "Another active user has this user's mobile phone number: change the phone number of one of them first."
-    ]
-    operator_a.refresh_from_db()
-    assert operator_a.is_active is False
-    assert not AuditEvent.objects.filter(action="user.enable").exists()
+    assert_enabling_refused_for_the_phone(admin_a, operator_a)
 
 
 def test_the_edit_form_shows_the_phone_refusal(admin_a, operator_a, reviewer_a, client_for):
