@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from portal.accounts.models import Organisation, OrganisationKind
 from portal.accounts.roles import Perm
 
 from .choices import RELEASED, BatchStatus, LineStatus
@@ -229,14 +230,18 @@ def _order_id_match(batch: Batch, order_id: str) -> Q:
 
     The lines table has no index on the order id (a million-line file would pay for it at validation).
     While a validated batch keeps its order ids held (not ``RELEASED``), each line that is not ``invalid``
-    holds its own in ``BatchOrderId``, whose unique (family, merchant, order id) index finds it, and the
-    ``invalid`` lines are few and in the partial (batch, status) index: so the line is found without walking
-    the batch. A batch still being validated, released, or for several merchants (its lines' merchants
-    differ) is searched line by line."""
+    holds its own in ``BatchOrderId``, whose unique (family, merchant, order id) index finds it (for an
+    acquirer's file for several merchants: one probe per merchant of the acquirer), and the ``invalid`` lines
+    are few and in the partial (batch, status) index: so the line is found without walking the batch. A
+    batch still being validated, or released, is searched line by line."""
     plain = Q(order_id=order_id)
     if batch.status in RELEASED or batch.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATING):
         return plain
-    if not batch.merchant_id:
+    if batch.merchant_id:
+        merchants = [batch.merchant_id]
+    elif batch.organisation.kind == OrganisationKind.ACQUIRER:
+        merchants = Organisation.objects.filter(acquirer_id=batch.organisation_id).values("pk")
+    else:
         return plain
     try:
         family = get_kind(batch.kind).family
@@ -246,7 +251,7 @@ def _order_id_match(batch: Batch, order_id: str) -> Q:
     # planner ORs over both indexes; an ``IN (subquery)`` under an OR would be a filter on every line.
     held = list(
         BatchOrderId.objects.filter(
-            family=family, merchant_id=batch.merchant_id, order_id=order_id, batch_id=batch.pk
+            family=family, merchant_id__in=merchants, order_id=order_id, batch_id=batch.pk
         ).values_list("line_no", flat=True)
     )
     return plain & (Q(line_no__in=held) | Q(status=LineStatus.INVALID))

@@ -16,7 +16,7 @@ from portal.audit.models import AuditEvent
 from portal.batches import selectors
 from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.registry import get_kind
-from tests.factories import UserFactory, login_password_only
+from tests.factories import MerchantFactory, UserFactory, login_password_only
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +179,27 @@ def test_order_id_search_of_a_batch_without_holds_reads_every_line(operator_a, c
     batch = make_batch(operator_a, [STATUSES[i % 7] for i in range(21)], status=status)
     BatchOrderId.objects.filter(batch=batch).delete()  # released (or not yet held)
     assert _line_nos(client_for(operator_a).get(_lines_url(batch, "?order_id=O000005"))) == [5]
+
+
+def test_order_id_search_of_an_acquirers_file_for_several_merchants(acquirer, acquirer_reviewer, merchant_a):
+    """The holds of an acquirer's file are its lines' merchants' (one probe per merchant of the acquirer)."""
+    other = MerchantFactory(acquirer=acquirer)
+    stranger = MerchantFactory()  # another acquirer's merchant: never one of this file's holders
+    batch = make_batch(acquirer_reviewer, ["valid", "succeeded", "invalid", "valid"])
+    Batch.objects.filter(pk=batch.pk).update(merchant=None)
+    batch.refresh_from_db()
+    BatchOrderId.objects.filter(batch=batch).delete()
+    for line_no, merchant in ((1, merchant_a), (2, other), (4, stranger)):
+        BatchLine.objects.filter(batch=batch, line_no=line_no).update(merchant=merchant)
+        BatchOrderId.objects.create(
+            family="demo", merchant=merchant, order_id=f"O{line_no:06d}", batch=batch, line_no=line_no
+        )
+
+    def found(order_id: str) -> list[int]:
+        return [line.line_no for line in selectors.batch_lines_page(batch, order_id=order_id).lines]
+
+    assert (found("O000001"), found("O000002"), found("O000003")) == ([1], [2], [3])
+    assert found("O000004") == []  # held under a merchant this acquirer does not acquire: not this file's
 
 
 def test_the_filters_survive_paging(operator_a, client_for):
