@@ -294,6 +294,8 @@ BATCH_XLSX_MAX_MEMBERS = env.int("BATCH_XLSX_MAX_MEMBERS", default=1000)
 BATCH_XLSX_MAX_RATIO = env.int("BATCH_XLSX_MAX_RATIO", default=200)
 BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=500)
 BATCH_VALIDATE_CHUNK = env.int("BATCH_VALIDATE_CHUNK", default=5000)
+# PostgreSQL: a file of at least this many lines is written by two connections at once (ingest._write_bulk).
+BATCH_BULK_SPLIT_LINES = env.int("BATCH_BULK_SPLIT_LINES", default=100_000)
 
 # --- Security headers -------------------------------------------------------------------
 SECURE_CSP = {

@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -364,11 +365,16 @@ def _insert_lines(rows: list[tuple]) -> None:
 
 
 def _run_bulk(batch: Batch, kind, token: str) -> str:
-    """The kind stages the file in temporary tables (``COPY``, progress as it reads), then one
-    transaction writes every line and holds the valid lines' order ids with ``INSERT ... SELECT``
-    over the kind's checked lines, sets the counters and finishes the batch (``validated``/``invalid``
-    with its audit row): nothing is half-written. Returns the final status."""
+    """The kind stages the file in its tables (``COPY``, progress as it reads) and checks the lines (a
+    transaction of their own); then one transaction writes every line and holds the valid lines'
+    order ids with ``INSERT ... SELECT`` over the kind's checked lines, sets the counters and finishes
+    the batch (``validated``/``invalid`` with its audit row). A large file is written by two
+    connections at once (``_write_bulk``); either way a batch is only ever ``validated`` with all its
+    lines, and a run that fails leaves it ``validating`` for the retry, which drops what was written.
+    Returns the final status."""
     ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
+    # Inside a caller's transaction (a test) a second connection would not see the staged tables.
+    may_split = not connection.in_atomic_block
     with _open_for_parse(batch) as (stream, counter):
 
         def progress() -> None:
@@ -381,30 +387,45 @@ def _run_bulk(batch: Batch, kind, token: str) -> str:
         try:
             kind.bulk.stage(batch, stream, ctx, progress)
             with transaction.atomic():
+                sql, params = kind.bulk.lines(batch, ctx)
+            with transaction.atomic():
                 # The batch row first: it serialises the write against a cancel or a run that took over.
                 if not Batch.objects.filter(pk=batch.pk, status=BatchStatus.VALIDATING, work_token=token).update(
                     updated_at=timezone.now(), progress_bytes=counter.plain_read if counter is not None else 0
                 ):
                     raise _Superseded
-                sql, params = kind.bulk.lines(batch, ctx)
-                _write_bulk(batch, kind, sql, params)
+                _write_bulk(batch, kind, sql, params, halves=_halves(ctx.line_span) if may_split else None)
                 status = _finish(batch, token)
                 if status is None:
                     raise _Superseded
         finally:
             try:
                 kind.bulk.cleanup(ctx)
-            except DatabaseError:  # a broken connection takes its temporary tables with it
+            except DatabaseError:  # a broken connection: the retry's cleanup drops what is left
                 logger.warning("batch %s: dropping the staging tables failed", batch.pk)
     return status
 
 
-def _write_bulk(batch: Batch, kind, select_sql: str, params: dict) -> None:
+def _halves(span: tuple[int, int] | None) -> tuple[int, int, int] | None:
+    """``(first, middle, last)`` line numbers when the file is large enough to be written by two
+    connections (``BATCH_BULK_SPLIT_LINES``), else None."""
+    if span is None or span[1] - span[0] + 1 < settings.BATCH_BULK_SPLIT_LINES:
+        return None
+    return span[0], (span[0] + span[1] + 1) // 2, span[1]
+
+
+def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=None) -> None:
     """Insert the kind's lines (``chunk_no`` from the valid lines' ``rank``) and, from the rows
     inserted, hold the valid lines' order ids, in one statement that also returns the counters. The
     kind's lines already refuse order ids held by other batches; should another batch take one
     meanwhile (a race its read could not see), the statement is run again with ``ON CONFLICT DO
-    NOTHING`` and such a line becomes ``duplicate_order_id``, as in the chunked path."""
+    NOTHING`` and such a line becomes ``duplicate_order_id``, as in the chunked path.
+
+    With ``halves`` the lines from the middle on are written by a second connection at the same time
+    (PostgreSQL writes a connection's rows on one core): it commits only once both halves are in, while
+    this transaction still holds the batch row, so a run that took over cannot start its own write
+    before this one ends. Should this transaction then fail, the batch stays ``validating`` and the
+    retry drops those lines and their order ids, as after a killed worker."""
     args = dict(
         params,
         _batch=batch.pk,
@@ -416,13 +437,29 @@ def _write_bulk(batch: Batch, kind, select_sql: str, params: dict) -> None:
         _merchant=batch.merchant_id or batch.organisation_id,
     )
     with connection.cursor() as cursor:
+        _write_settings(cursor)
+    if halves is None:
+        with connection.cursor() as cursor:
+            counters = _insert_bulk(cursor, select_sql, args)
+    else:
+        first, middle, last = halves
+        other = _SecondWriter(select_sql, dict(args, _from=middle, _to=last))
+        other.start()
         try:
-            with transaction.atomic():
-                cursor.execute(_bulk_sql(select_sql, on_conflict=False), args)
-        except IntegrityError:
-            cursor.execute(_bulk_sql(select_sql, on_conflict=True), args)
-        held, total, valid, total_amount, valid_amount = cursor.fetchone()
-        if held < valid:
+            with connection.cursor() as cursor:
+                counters = _insert_bulk(cursor, select_sql, dict(args, _from=first, _to=middle - 1))
+            other.inserted.wait()
+            if other.error is None:
+                other.commit = True
+        finally:
+            other.decided.set()
+            other.join()
+        if other.error is not None:
+            raise other.error
+        counters = [a + b for a, b in zip(counters, other.counters, strict=True)]
+    held, total, valid, total_amount, valid_amount = counters
+    if held < valid:
+        with connection.cursor() as cursor:
             valid, valid_amount = _bulk_lost_order_ids(cursor, batch, kind)
     Batch.objects.filter(pk=batch.pk).update(
         total_lines=total,
@@ -433,7 +470,54 @@ def _write_bulk(batch: Batch, kind, select_sql: str, params: dict) -> None:
     )
 
 
-def _bulk_sql(select_sql: str, *, on_conflict: bool) -> str:
+def _write_settings(cursor) -> None:
+    """For the write's transaction: its sorts and hashes in memory, and no JIT (whose compile time
+    dwarfs these plans)."""
+    cursor.execute("SET LOCAL work_mem = '16MB'")
+    cursor.execute("SET LOCAL jit = off")
+
+
+def _insert_bulk(cursor, select_sql: str, args: dict) -> tuple:
+    """The write of ``_write_bulk`` (the lines from ``_from`` to ``_to`` when given); the counters."""
+    ranged = "_from" in args
+    try:
+        with transaction.atomic():
+            cursor.execute(_bulk_sql(select_sql, on_conflict=False, ranged=ranged), args)
+    except IntegrityError:
+        cursor.execute(_bulk_sql(select_sql, on_conflict=True, ranged=ranged), args)
+    return cursor.fetchone()
+
+
+class _SecondWriter(threading.Thread):
+    """The second half of a split write, on this thread's own connection: its rows are inserted, then
+    it waits for ``decided`` and commits if ``commit`` was set, else rolls back."""
+
+    def __init__(self, select_sql: str, args: dict) -> None:
+        super().__init__(name="batch-bulk-write", daemon=True)
+        self.select_sql, self.args = select_sql, args
+        self.inserted, self.decided = threading.Event(), threading.Event()
+        self.commit = False
+        self.counters: tuple = ()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    _write_settings(cursor)
+                    self.counters = _insert_bulk(cursor, self.select_sql, self.args)
+                self.inserted.set()
+                self.decided.wait()
+                if not self.commit:
+                    transaction.set_rollback(True)
+        except BaseException as exc:  # handed to the first connection, which raises it
+            self.error = exc
+        finally:
+            self.inserted.set()
+            connection.close()
+
+
+def _bulk_sql(select_sql: str, *, on_conflict: bool, ranged: bool = False) -> str:
     lines_table, ids_table = BatchLine._meta.db_table, BatchOrderId._meta.db_table
     # Without ON CONFLICT every valid line's order id is inserted (or the statement fails): no count needed.
     held = (
@@ -449,6 +533,7 @@ def _bulk_sql(select_sql: str, *, on_conflict: bool) -> str:
         "CASE WHEN s.error_code IS NULL THEN s.rank / %(_per_chunk)s END, "
         "left(coalesce(s.error_code, ''), 64), left(coalesce(s.error_column, ''), 64), "
         f"coalesce(s.error_params, '{{}}'::jsonb), '{{}}'::jsonb, %(_now)s FROM ({select_sql}) s "
+        f"{'WHERE s.line_no BETWEEN %(_from)s AND %(_to)s ' if ranged else ''}"
         "RETURNING line_no, order_id, merchant_id, status, amount), "
         f"held AS (INSERT INTO {ids_table} (family, merchant_id, order_id, batch_id, line_no) "
         "SELECT %(_family)s, coalesce(merchant_id, %(_merchant)s), order_id, %(_batch)s, line_no FROM ins "

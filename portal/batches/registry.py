@@ -102,6 +102,8 @@ class ParseContext:
     fmt: str
     max_lines: int
     state: dict = field(default_factory=dict)
+    # Set by a bulk validation's ``lines``: the first and last line number its SELECT gives.
+    line_span: tuple[int, int] | None = None
 
 
 Parser = Callable[[IO[bytes], str, ParseContext], Iterator[ParsedLine | LineError | FileError]]
@@ -113,15 +115,17 @@ class BulkValidation:
     """A kind's set-based validation of a whole file on PostgreSQL (the pipeline uses it there
     instead of ``parse`` + ``validate_chunk``; it must give the same lines, statuses and messages).
 
-    * ``stage(batch, stream, context, progress)`` loads the file into the kind's temporary tables
+    * ``stage(batch, stream, context, progress)`` loads the file into the kind's staging tables
       (``COPY``), calling ``progress()`` now and then (it raises when the run was superseded); a
       file-level problem raises ``FileRejected``. It runs outside the write transaction.
     * ``lines(batch, context)`` → ``(sql, params)``: a ``SELECT`` (``%(name)s`` parameters) of every line of
       the file with the columns ``line_no, order_id, merchant_id, amount, ref, data, error_code,
       error_column, error_params, rank`` (``error_code`` NULL for a valid line; ``rank``: a valid line's
       0-based position among the valid ones, which numbers the processing chunks), the kind's own checks
-      done, the order-id guard included (in-file duplicates, ids held by other batches); run inside the
-      transaction that writes the lines and holds their order ids.
+      done, the order-id guard included (in-file duplicates, ids held by other batches); it sets
+      ``context.line_span``. It runs in a transaction of its own, committed before the write: the
+      pipeline may run the ``SELECT`` for a range of line numbers on a second connection (so it must
+      name the tables it reads in a way any connection resolves).
     * ``cleanup(context)`` drops what ``stage`` created (also after a failure).
     * ``applies_to(batch)`` (optional): False when this batch is not for the bulk path (the pipeline then
       validates it with ``parse`` + ``validate_chunk`` on PostgreSQL too); None: every batch."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -153,6 +154,46 @@ def _errors(snapshot) -> list[tuple]:
 
 
 def test_text_file_of_good_and_bad_lines_gives_the_same_lines_on_both_paths(operator_a, admin_b, pay):
+    _check_mixed_file(operator_a, admin_b, pay)
+
+
+def test_a_large_file_written_by_two_connections_gives_the_same_lines(
+    pg_transactional_db, operator_a, admin_b, pay, settings
+):
+    """Outside a test transaction the fast path writes a file of ``BATCH_BULK_SPLIT_LINES`` lines or more
+    by two connections, split at the middle line: the same lines and counters as the Python path."""
+    settings.BATCH_BULK_SPLIT_LINES = 10
+    spans = _spy_second_writer()
+    with spans:
+        _check_mixed_file(operator_a, admin_b, pay)
+    assert spans.calls == [(18, 32)]  # lines 3 to 32: the second connection wrote 18 to 32
+
+
+class _spy_second_writer:
+    """Records the line ranges the second connection of a split write was given."""
+
+    def __init__(self):
+        self.calls = []
+        self._patch = None
+
+    def __enter__(self):
+        real = ingest._SecondWriter
+        calls = self.calls
+
+        class Spy(real):
+            def __init__(self, select_sql, args):
+                calls.append((args["_from"], args["_to"]))
+                super().__init__(select_sql, args)
+
+        self._patch = mock.patch.object(ingest, "_SecondWriter", Spy)
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._patch.stop()
+
+
+def _check_mixed_file(operator_a, admin_b, pay):
     merchant = operator_a.organisation
     ok = pay(merchant, 10000)
     capped = pay(merchant, 5000)
@@ -385,9 +426,7 @@ def test_a_failed_write_leaves_nothing_and_the_retry_validates(operator_a, pay):
     assert (batch.status, batch.total_lines, batch.valid_lines) == ("validating", 0, 0)
     assert not BatchLine.objects.filter(batch=batch).exists()
     assert not BatchOrderId.objects.filter(batch=batch).exists()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'refund_bulk_%%' AND relpersistence = 't'")
-        assert cursor.fetchone()[0] == 0
+    assert _staging_schemas() == []
 
     assert not _validated_events(batch)
 
@@ -396,6 +435,91 @@ def test_a_failed_write_leaves_nothing_and_the_retry_validates(operator_a, pay):
     assert (batch.status, batch.valid_lines, batch.valid_amount) == ("validated", 6, 600)
     assert BatchOrderId.objects.filter(batch=batch).count() == 6
     assert [e["valid_lines"] for e in _validated_events(batch)] == [6]
+
+
+@pytest.mark.parametrize("failing", ["first", "second"])
+def test_a_split_write_that_fails_in_either_half_leaves_nothing(
+    pg_transactional_db, operator_a, pay, settings, failing
+):
+    """Either connection failing rolls both halves back: no line, no order id held, no staging schema; the
+    batch stays ``validating`` and the task's retry validates it."""
+    settings.BATCH_BULK_SPLIT_LINES = 4
+    payment = pay(operator_a.organisation, 10000)
+    rows = [f"RFBH{i:08d}|100|{payment.query_id}|x" for i in range(8)]
+    batch = batch_upload(
+        actor=operator_a, kind="refund", uploaded_file=_text(_header(rows, "orderId|txnAmt|origQryId|reason"))()
+    )
+    real = ingest._insert_bulk
+    seen = []
+
+    def insert_then_fail(cursor, select_sql, args):
+        answer = real(cursor, select_sql, args)
+        seen.append(args["_from"])
+        if (args["_from"] == 3) == (failing == "first"):
+            if failing == "first":  # the second half is in (not committed) before the first one fails
+                while len(seen) < 2:
+                    time.sleep(0.01)
+            raise DatabaseError("connection lost")
+        return answer
+
+    with mock.patch.object(ingest, "_insert_bulk", insert_then_fail), pytest.raises(DatabaseError):
+        batch_validate(batch_id=batch.pk)
+
+    assert sorted(seen) == [3, 7]
+    batch.refresh_from_db()
+    assert (batch.status, batch.total_lines, batch.valid_lines) == ("validating", 0, 0)
+    assert not BatchLine.objects.filter(batch=batch).exists()
+    assert not BatchOrderId.objects.filter(batch=batch).exists()
+    assert _staging_schemas() == []
+    assert not _validated_events(batch)
+
+    assert batch_validate(batch_id=batch.pk) == "validated"
+    batch.refresh_from_db()
+    assert (batch.status, batch.valid_lines, batch.valid_amount, batch.chunk_count) == ("validated", 8, 800, 3)
+    assert BatchOrderId.objects.filter(batch=batch).count() == 8
+
+
+def test_an_order_id_taken_during_a_split_write_is_refused(pg_transactional_db, operator_a, pay, settings):
+    """Another batch takes an order id of the second half after the checks: that line becomes
+    ``duplicate_order_id`` and the valid lines of both halves are numbered into chunks again."""
+    settings.BATCH_BULK_SPLIT_LINES = 4
+    payment = pay(operator_a.organisation, 10000)
+    rows = [f"RFBT{i:08d}|100|{payment.query_id}|x" for i in range(8)]
+    other = _validate(operator_a, _text(["5.0.0|0|0||", "orderId|txnAmt|origQryId"], name="other.txt"), fast=True)
+    batch = batch_upload(
+        actor=operator_a, kind="refund", uploaded_file=_text(_header(rows, "orderId|txnAmt|origQryId|reason"))()
+    )
+    kind = get_kind("refund")
+
+    def lines_then_race(batch_, ctx):
+        answer = kind.bulk.lines(batch_, ctx)
+        BatchOrderId.objects.create(
+            family="refund", merchant=operator_a.organisation, order_id="RFBT00000005", batch=other, line_no=9
+        )
+        return answer
+
+    bulk = dataclasses.replace(kind.bulk, lines=lines_then_race)
+    with mock.patch.dict("portal.batches.registry._KINDS", {"refund": dataclasses.replace(kind, bulk=bulk)}):
+        assert batch_validate(batch_id=batch.pk) == "validated"
+
+    batch.refresh_from_db()
+    assert (batch.valid_lines, batch.invalid_lines, batch.valid_amount, batch.chunk_count) == (7, 1, 700, 3)
+    line = BatchLine.objects.get(batch=batch, line_no=8)
+    assert (line.status, line.error_code, line.error_params) == (
+        "invalid",
+        "duplicate_order_id",
+        {"order_id": "RFBT00000005", "batch_id": other.pk, "line_no": 9},
+    )
+    assert list(BatchLine.objects.filter(batch=batch, status="valid").values_list("line_no", "chunk_no")) == [
+        (3, 0), (4, 0), (5, 0), (6, 1), (7, 1), (9, 1), (10, 2),
+    ]  # fmt: skip
+    assert _staging_schemas() == []
+
+
+def _staging_schemas() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'refund_bulk_')")
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _validated_events(batch) -> list[dict]:
