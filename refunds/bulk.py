@@ -40,6 +40,7 @@ import re
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -52,6 +53,7 @@ from portal.batches.choices import RELEASED, BatchStatus
 from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.readers import calamine_values, iter_raw_blocks, text_encoding, xlsx_sheet_rows
 from portal.batches.registry import BulkValidation, FileError, FileRejected, LineError, ParsedLine
+from portal.batches.side import SideConnection
 
 from .choices import RESERVING
 from .formats.columns import MAX_LEN
@@ -413,7 +415,7 @@ def _stage(batch, stream, ctx, progress) -> None:
 _FREE_KEYS = ("reqReserved", "reason")
 
 
-def _candidates_sql(keys: list, yuan: bool) -> str:
+def _candidates_sql(keys: list, yuan: bool, ranged: bool = False) -> str:
     """Every parsed line: the staged ones (their fields as SQL reads them) and the parser's (``pdata``:
     the data the parser gave them)."""
 
@@ -427,10 +429,11 @@ def _candidates_sql(keys: list, yuan: bool) -> str:
         f"SELECT s.line_no, {_col(keys, 'orderId')} AS order_id, {_amount_sql(keys, yuan)} AS amount, "
         f"{text('origQryId')} AS qid, {text('origOrderId')} AS oorder, {text('origTxnTime')} AS otime, "
         f"{text('merId')} AS mer_id, {', '.join(free)}, NULL::jsonb AS pdata "
-        f"FROM {STAGE} s WHERE s.c0 IS NOT NULL "
+        f"FROM {STAGE} s WHERE s.c0 IS NOT NULL {'AND s.line_no BETWEEN %(_from)s AND %(_to)s ' if ranged else ''}"
         "UNION ALL SELECT p.line_no, p.order_id, p.amount, coalesce(p.data->>'origQryId', ''), "
         "coalesce(p.data->>'origOrderId', ''), coalesce(p.data->>'origTxnTime', ''), coalesce(p.data->>'merId', ''), "
         f"NULL, NULL, p.data FROM {PARSED} p WHERE p.error_code IS NULL"
+        f"{' AND p.line_no BETWEEN %(_from)s AND %(_to)s' if ranged else ''}"
     )
 
 
@@ -466,7 +469,7 @@ def _data_sql(keys: list, valid: str, void: str) -> str:
     )
 
 
-def _check_sql(keys: list, yuan: bool, repeated: bool) -> str:
+def _check_sql(keys: list, yuan: bool, repeated: bool, *, table: str = CHECKED, ranged: bool = False) -> str:
     """The parsed lines with the first error the ledger checks find (``code``, ``error_column``,
     ``error_params``; NULL when the line goes on to the cap) and their original, in file order (hash
     joins on the lines as they come)."""
@@ -498,8 +501,8 @@ def _check_sql(keys: list, yuan: bool, repeated: bool) -> str:
 
     mismatch = f"(e.otime <> '' AND abs(extract(epoch FROM e.txn_time - {given})) >= 1)"
     return (
-        f"CREATE UNLOGGED TABLE {CHECKED} AS "
-        f"WITH c AS NOT MATERIALIZED ({_candidates_sql(keys, yuan)}), "
+        f"CREATE UNLOGGED TABLE {table} AS "
+        f"WITH c AS NOT MATERIALIZED ({_candidates_sql(keys, yuan, ranged)}), "
         # order ids used by a single refund or a ledger row of the merchant
         f"used AS (SELECT x.order_id::text AS order_id FROM {refunds} x WHERE x.merchant_id = %(merchant)s "
         f"UNION SELECT x.order_id::text FROM {ledger} x WHERE x.merchant_id = %(merchant)s), "
@@ -609,20 +612,6 @@ def _allocate(params: dict) -> bool:
     return True
 
 
-def _gaps(info: dict, capped: bool) -> list[int]:
-    """The line numbers after the title that are no valid line (blank or invalid), in order: the
-    rank of a valid line among the valid ones is its distance from the first line minus the gaps
-    before it (``width_bucket``), so the chunks are numbered without sorting the file."""
-    sql = (
-        f"SELECT line_no FROM {CHECKED} WHERE code IS NOT NULL "
-        f"UNION ALL SELECT line_no FROM {PARSED} WHERE error_code IS NOT NULL"
-    )
-    if capped:
-        sql += f" UNION ALL SELECT line_no FROM {CAP} WHERE params IS NOT NULL"
-    invalid = [row[0] for row in _execute(sql)]
-    return sorted(invalid + info["blank"])
-
-
 def _lines(batch, ctx) -> tuple[str, dict]:
     from .batch import _batch_merchant
 
@@ -645,18 +634,21 @@ def _lines(batch, ctx) -> tuple[str, dict]:
         "reserving": sorted(RESERVING),
         "reserving_lines": sorted(RESERVING_LINES),
         "released": sorted(RELEASED),
-        "first_line": info["first_line"],
     }
     # Sorts and hashes over the whole file in memory; no JIT (its compile time dwarfs these plans).
     _execute("SET LOCAL work_mem = '16MB'")
     _execute("SET LOCAL jit = off")
     params["repeated"] = info["repeated"]
-    _execute(_check_sql(info["keys"], info["yuan"], bool(info["repeated"])), params)
+    span = (info["first_line"], info["first_line"] + info["count"] + len(info["blank"]) - 1)
+    halves = ctx.side_connections and not info["repeated"] and span[1] - span[0] + 1 >= settings.BATCH_BULK_SPLIT_LINES
+    if halves:
+        _check_in_halves(ctx, info, params, span)
+    else:
+        _execute(_check_sql(info["keys"], info["yuan"], bool(info["repeated"])), params)
     _execute(_held_sql(), params)
     _execute(f"ANALYZE {HELD}")
     capped = _allocate(params)
-    params["gaps"] = _gaps(info, capped)
-    ctx.line_span = (info["first_line"], info["first_line"] + info["count"] + len(info["blank"]) - 1)
+    ctx.line_span = span
     before = "f.before" if capped else "NULL::bigint"
     fits = "f.params IS NULL" if capped else "true"
     # Schema-qualified: the pipeline may run this on a second connection (its search path is its own).
@@ -672,13 +664,41 @@ def _lines(batch, ctx) -> tuple[str, dict]:
         f"CASE WHEN c.code IS NOT NULL THEN c.code WHEN NOT {fits} THEN 'amount_exceeds' END AS error_code, "
         f"CASE WHEN c.code IS NOT NULL THEN c.error_column WHEN NOT {fits} THEN 'txnAmt' END AS error_column, "
         f"CASE WHEN c.code IS NOT NULL THEN c.error_params WHEN NOT {fits} THEN {'f.params' if capped else 'NULL'} "
-        f"END AS error_params, CASE WHEN {valid} THEN c.line_no - %(first_line)s - "
-        "width_bucket(c.line_no, %(gaps)s::bigint[]) END AS rank "
+        "END AS error_params "
         f"FROM {schema}.{CHECKED} c LEFT JOIN {schema}.{HELD} h ON h.ref = c.orig_id::text {join}"
         "UNION ALL SELECT p.line_no, p.order_id, %(batch_merchant)s::bigint, p.amount, '', p.data, p.error_code, "
-        f"p.error_column, p.error_params, NULL FROM {schema}.{PARSED} p WHERE p.error_code IS NOT NULL"
+        f"p.error_column, p.error_params FROM {schema}.{PARSED} p WHERE p.error_code IS NOT NULL"
     )
     return sql, params
+
+
+def _check_in_halves(ctx, info: dict, params: dict, span: tuple[int, int]) -> None:
+    """The checks of a large file by two connections at once, each a half of the lines (the second on a
+    ``SideConnection``, committed before the first half ends), joined by a view under the usual name. A
+    line's checks do not depend on the other lines' but for order ids repeated in the file, which this
+    is not used for."""
+    middle = (span[0] + span[1] + 1) // 2
+    first, second = f"{CHECKED}_1", f"{CHECKED}_2"
+    schema = ctx.state["refund_bulk_schema"]
+
+    def second_half(cursor) -> None:
+        cursor.execute(f"SET LOCAL search_path TO {schema}, public")
+        cursor.execute("SET LOCAL work_mem = '16MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            _check_sql(info["keys"], info["yuan"], False, table=second, ranged=True),
+            dict(params, _from=middle, _to=span[1]),
+        )
+
+    side = SideConnection(second_half)
+    try:
+        _execute(
+            _check_sql(info["keys"], info["yuan"], False, table=first, ranged=True),
+            dict(params, _from=span[0], _to=middle - 1),
+        )
+    finally:
+        side.result()
+    _execute(f"CREATE VIEW {CHECKED} AS SELECT * FROM {first} UNION ALL SELECT * FROM {second}")
 
 
 def _open_schema(batch, ctx) -> None:

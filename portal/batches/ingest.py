@@ -20,7 +20,6 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -34,6 +33,7 @@ from .choices import BatchStatus, FileFormat, LineStatus
 from .models import Batch, BatchLine, BatchOrderId
 from .registry import FileError, FileRejected, LineError, ParseContext, ParsedLine, get_kind
 from .services import _audit, _release_order_ids, batch_transition
+from .side import SideConnection
 from .uploads import check_xlsx_inflated
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,6 @@ def _run(batch: Batch, token: str) -> tuple[str] | None:
     if connection.vendor == "postgresql" and kind.bulk_for(batch) is not None:
         return (_run_bulk(batch, kind, token),)
     ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
-    ctx.state["_valid_index"] = 0
     chunk_size = settings.BATCH_VALIDATE_CHUNK
     with _open_for_parse(batch) as (stream, counter):
         pending: list = []
@@ -298,8 +297,6 @@ def _rows(batch: Batch, items: list, errors: dict[int, LineError], ctx: ParseCon
         counts["total_amount"] += amount
         merchant_id = getattr(item, "merchant_id", None) or batch.merchant_id
         if err is None:
-            index = ctx.state["_valid_index"]
-            ctx.state["_valid_index"] = index + 1
             counts["valid"] += 1
             counts["valid_amount"] += amount
             rows.append(
@@ -312,7 +309,7 @@ def _rows(batch: Batch, items: list, errors: dict[int, LineError], ctx: ParseCon
                     item.ref[:64],
                     item.data or {},
                     LineStatus.VALID.value,
-                    index // per_chunk,
+                    item.line_no // per_chunk,
                     "",
                     "",
                     {},
@@ -374,7 +371,7 @@ def _run_bulk(batch: Batch, kind, token: str) -> str:
     Returns the final status."""
     ctx = ParseContext(batch=batch, fmt=batch.file_format, max_lines=kind.max_lines)
     # Inside a caller's transaction (a test) a second connection would not see the staged tables.
-    may_split = not connection.in_atomic_block
+    ctx.side_connections = not connection.in_atomic_block
     with _open_for_parse(batch) as (stream, counter):
 
         def progress() -> None:
@@ -394,7 +391,7 @@ def _run_bulk(batch: Batch, kind, token: str) -> str:
                     updated_at=timezone.now(), progress_bytes=counter.plain_read if counter is not None else 0
                 ):
                     raise _Superseded
-                _write_bulk(batch, kind, sql, params, halves=_halves(ctx.line_span) if may_split else None)
+                _write_bulk(batch, kind, sql, params, halves=_halves(ctx.line_span) if ctx.side_connections else None)
                 status = _finish(batch, token)
                 if status is None:
                     raise _Superseded
@@ -415,7 +412,7 @@ def _halves(span: tuple[int, int] | None) -> tuple[int, int, int] | None:
 
 
 def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=None) -> None:
-    """Insert the kind's lines (``chunk_no`` from the valid lines' ``rank``) and, from the rows
+    """Insert the kind's lines (a valid line's ``chunk_no`` from its line number) and, from the rows
     inserted, hold the valid lines' order ids, in one statement that also returns the counters. The
     kind's lines already refuse order ids held by other batches; should another batch take one
     meanwhile (a race its read could not see), the statement is run again with ``ON CONFLICT DO
@@ -443,20 +440,23 @@ def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=Non
             counters = _insert_bulk(cursor, select_sql, args)
     else:
         first, middle, last = halves
-        other = _SecondWriter(select_sql, dict(args, _from=middle, _to=last))
-        other.start()
+
+        def second_half(cursor) -> tuple:
+            _write_settings(cursor)
+            return _insert_bulk(cursor, select_sql, dict(args, _from=middle, _to=last))
+
+        side = SideConnection(second_half, hold=True)
         try:
             with connection.cursor() as cursor:
                 counters = _insert_bulk(cursor, select_sql, dict(args, _from=first, _to=middle - 1))
-            other.inserted.wait()
-            if other.error is None:
-                other.commit = True
-        finally:
-            other.decided.set()
-            other.join()
-        if other.error is not None:
-            raise other.error
-        counters = [a + b for a, b in zip(counters, other.counters, strict=True)]
+        except BaseException:
+            side.release(commit=False)
+            with contextlib.suppress(Exception):
+                side.result()
+            raise
+        side.release(commit=side.wait_work() is None)
+        # The side's commit (or its failure, raised here: this transaction then rolls back too).
+        counters = [a + b for a, b in zip(counters, side.result(), strict=True)]
     held, total, valid, total_amount, valid_amount = counters
     if held < valid:
         with connection.cursor() as cursor:
@@ -473,7 +473,7 @@ def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=Non
 def _write_settings(cursor) -> None:
     """For the write's transaction: its sorts and hashes in memory, and no JIT (whose compile time
     dwarfs these plans)."""
-    cursor.execute("SET LOCAL work_mem = '16MB'")
+    cursor.execute("SET LOCAL work_mem = '64MB'")
     cursor.execute("SET LOCAL jit = off")
 
 
@@ -486,35 +486,6 @@ def _insert_bulk(cursor, select_sql: str, args: dict) -> tuple:
     except IntegrityError:
         cursor.execute(_bulk_sql(select_sql, on_conflict=True, ranged=ranged), args)
     return cursor.fetchone()
-
-
-class _SecondWriter(threading.Thread):
-    """The second half of a split write, on this thread's own connection: its rows are inserted, then
-    it waits for ``decided`` and commits if ``commit`` was set, else rolls back."""
-
-    def __init__(self, select_sql: str, args: dict) -> None:
-        super().__init__(name="batch-bulk-write", daemon=True)
-        self.select_sql, self.args = select_sql, args
-        self.inserted, self.decided = threading.Event(), threading.Event()
-        self.commit = False
-        self.counters: tuple = ()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    _write_settings(cursor)
-                    self.counters = _insert_bulk(cursor, self.select_sql, self.args)
-                self.inserted.set()
-                self.decided.wait()
-                if not self.commit:
-                    transaction.set_rollback(True)
-        except BaseException as exc:  # handed to the first connection, which raises it
-            self.error = exc
-        finally:
-            self.inserted.set()
-            connection.close()
 
 
 def _bulk_sql(select_sql: str, *, on_conflict: bool, ranged: bool = False) -> str:
@@ -530,7 +501,7 @@ def _bulk_sql(select_sql: str, *, on_conflict: bool, ranged: bool = False) -> st
         "SELECT %(_batch)s, s.line_no, left(coalesce(s.order_id, ''), 64), s.merchant_id, coalesce(s.amount, 0), "
         "left(coalesce(s.ref, ''), 64), coalesce(s.data, '{}'::jsonb), "
         "CASE WHEN s.error_code IS NULL THEN %(_valid)s ELSE %(_invalid)s END, "
-        "CASE WHEN s.error_code IS NULL THEN s.rank / %(_per_chunk)s END, "
+        "CASE WHEN s.error_code IS NULL THEN s.line_no / %(_per_chunk)s END, "
         "left(coalesce(s.error_code, ''), 64), left(coalesce(s.error_column, ''), 64), "
         f"coalesce(s.error_params, '{{}}'::jsonb), '{{}}'::jsonb, %(_now)s FROM ({select_sql}) s "
         f"{'WHERE s.line_no BETWEEN %(_from)s AND %(_to)s ' if ranged else ''}"
@@ -543,8 +514,8 @@ def _bulk_sql(select_sql: str, *, on_conflict: bool, ranged: bool = False) -> st
 
 
 def _bulk_lost_order_ids(cursor, batch: Batch, kind) -> tuple[int, int]:
-    """Valid lines whose order id is held by another batch: invalid, naming the holder; the valid
-    lines' chunks numbered again. Returns the valid lines' count and amount."""
+    """Valid lines whose order id is held by another batch: invalid, naming the holder. Returns the valid
+    lines' count and amount."""
     lines_table, ids_table = BatchLine._meta.db_table, BatchOrderId._meta.db_table
     merchant = batch.merchant_id or batch.organisation_id
     cursor.execute(
@@ -553,12 +524,6 @@ def _bulk_lost_order_ids(cursor, batch: Batch, kind) -> tuple[int, int]:
         f"'line_no', h.line_no) FROM {ids_table} h WHERE l.batch_id = %s AND l.status = %s AND h.family = %s "
         "AND h.merchant_id = coalesce(l.merchant_id, %s) AND h.order_id = l.order_id AND h.batch_id <> %s",
         [LineStatus.INVALID.value, batch.pk, LineStatus.VALID.value, kind.family, merchant, batch.pk],
-    )
-    cursor.execute(
-        f"UPDATE {lines_table} l SET chunk_no = n.chunk FROM (SELECT id, (row_number() OVER (ORDER BY line_no) - 1) "
-        f"/ %s AS chunk FROM {lines_table} WHERE batch_id = %s AND status = %s) n WHERE l.id = n.id "
-        "AND l.chunk_no IS DISTINCT FROM n.chunk",
-        [settings.BATCH_CHUNK_SIZE, batch.pk, LineStatus.VALID.value],
     )
     cursor.execute(
         f"SELECT count(*), coalesce(sum(amount), 0) FROM {lines_table} WHERE batch_id = %s AND status = %s",
@@ -593,8 +558,10 @@ def _finish(batch: Batch, token: str) -> str | None:
     with transaction.atomic():
         current = Batch.objects.get(pk=batch.pk)
         fields = {"validated_at": timezone.now(), "work_token": ""}
-        per_chunk = settings.BATCH_CHUNK_SIZE
-        fields["chunk_count"] = (current.valid_lines + per_chunk - 1) // per_chunk
+        # The chunk numbers were written with this size (``_rows``, ``_bulk_sql``): see ``Batch.chunk_size``.
+        size = settings.BATCH_CHUNK_SIZE
+        last = BatchLine.objects.filter(batch_id=batch.pk, status=LineStatus.VALID).order_by("-line_no").first()
+        fields.update(chunk_size=size, chunk_count=last.line_no // size + 1 if last else 0)
         if current.valid_lines:
             new = BatchStatus.VALIDATED
         else:

@@ -52,7 +52,10 @@ class Batch(models.Model):
     total_amount = models.BigIntegerField(_("total amount (fen)"), default=0)
     valid_amount = models.BigIntegerField(_("valid amount (fen)"), default=0)
     succeeded_amount = models.BigIntegerField(_("succeeded amount (fen)"), default=0)
+    # Processing chunk n holds the valid lines numbered n × chunk_size to (n + 1) × chunk_size − 1
+    # (``BATCH_CHUNK_SIZE`` when the batch was validated; ``BatchLine.chunk_no`` is n).
     chunk_count = models.PositiveIntegerField(default=0)
+    chunk_size = models.PositiveIntegerField(default=500)
 
     error_code = models.CharField(_("error"), max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
@@ -168,15 +171,10 @@ class BatchLine(models.Model):
         ordering = ["line_no"]
         constraints = [models.UniqueConstraint(fields=["batch", "line_no"], name="batchline_unique_line_no")]
         indexes = [
-            # Partial, so that a valid line (the many, written at validation) enters one of the two:
-            # the chunks processing takes its lines from, and the lines past ``valid`` (errors, outcomes).
+            # Partial, so that a valid line (the many, written at validation) does not enter it: the lines
+            # past ``valid`` (errors, outcomes). Processing reads a chunk's lines by line number.
             models.Index(
                 fields=["batch", "status"], name="batchline_batch_status", condition=~Q(status=LineStatus.VALID)
-            ),
-            models.Index(
-                fields=["batch", "chunk_no"],
-                name="batchline_batch_chunk",
-                condition=Q(status__in=[LineStatus.VALID, LineStatus.PROCESSING]),
             ),
             # The cap check looks up the lines of an original across every batch (refunds.selectors).
             models.Index(fields=["ref"], name="batchline_ref"),
@@ -192,6 +190,8 @@ class BatchOrderId(models.Model):
     first. ``family`` groups kinds sharing one order-id space (e.g. ``refund``). Released when the
     holding batch is cancelled, rejected, expired or invalid (nothing was sent)."""
 
+    # The key is the primary key: no surrogate id, whose index each of a million holds would pay for.
+    pk = models.CompositePrimaryKey("family", "merchant", "order_id")
     family = models.CharField(max_length=32)
     # As for ``BatchLine``: written with the lines, no database constraint and no index on the batch (a
     # batch's holds are released through its lines: ``services._release_order_ids``); the merchant is the
@@ -202,11 +202,6 @@ class BatchOrderId(models.Model):
     order_id = models.CharField(max_length=64)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     line_no = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["family", "merchant", "order_id"], name="batchorderid_unique"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.family}:{self.merchant_id}:{self.order_id}"

@@ -1,7 +1,8 @@
 """The background half of the batch services: processing an approved batch in chunks.
 
-``batch_process`` moves ``approved`` → ``processing`` and enqueues one task per chunk (lines were
-numbered into chunks of ``BATCH_CHUNK_SIZE`` at validation), so several workers share the work.
+``batch_process`` moves ``approved`` → ``processing`` and enqueues one task per chunk (chunk n: the
+valid lines numbered n × ``Batch.chunk_size`` to (n + 1) × ``chunk_size`` − 1, read through the
+``(batch, line_no)`` index), so several workers share the work.
 ``batch_process_chunk`` claims each line with a guarded update (``valid`` → ``processing``) before
 calling the kind, records the outcome forward only, and never sends a line found ``processing``
 again: such a line (a killed worker, a retried task) goes through the kind's ``recover_line``, which
@@ -59,9 +60,13 @@ def batch_process_chunk(*, batch_id: int, chunk_no: int) -> int:
         return 0
     kind = get_kind(batch.kind)
     sent = 0
+    size = batch.chunk_size
     todo = list(
         BatchLine.objects.filter(
-            batch_id=batch_id, chunk_no=chunk_no, status__in=[LineStatus.VALID, LineStatus.PROCESSING]
+            batch_id=batch_id,
+            line_no__gte=chunk_no * size,
+            line_no__lt=(chunk_no + 1) * size,
+            status__in=[LineStatus.VALID, LineStatus.PROCESSING],
         )
         .order_by("line_no")
         .values_list("pk", "status")

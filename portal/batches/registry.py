@@ -104,6 +104,9 @@ class ParseContext:
     state: dict = field(default_factory=dict)
     # Set by a bulk validation's ``lines``: the first and last line number its SELECT gives.
     line_span: tuple[int, int] | None = None
+    # True when a bulk validation may work on a ``side.SideConnection`` too (not inside a caller's
+    # transaction, whose uncommitted tables another connection would not see).
+    side_connections: bool = False
 
 
 Parser = Callable[[IO[bytes], str, ParseContext], Iterator[ParsedLine | LineError | FileError]]
@@ -120,8 +123,7 @@ class BulkValidation:
       file-level problem raises ``FileRejected``. It runs outside the write transaction.
     * ``lines(batch, context)`` → ``(sql, params)``: a ``SELECT`` (``%(name)s`` parameters) of every line of
       the file with the columns ``line_no, order_id, merchant_id, amount, ref, data, error_code,
-      error_column, error_params, rank`` (``error_code`` NULL for a valid line; ``rank``: a valid line's
-      0-based position among the valid ones, which numbers the processing chunks), the kind's own checks
+      error_column, error_params`` (``error_code`` NULL for a valid line), the kind's own checks
       done, the order-id guard included (in-file duplicates, ids held by other batches); it sets
       ``context.line_span``. It runs in a transaction of its own, committed before the write: the
       pipeline may run the ``SELECT`` for a range of line numbers on a second connection (so it must
