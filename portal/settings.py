@@ -395,6 +395,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 CELERY_BEAT_SCHEDULE["approvals-expire"] = {"task": "approvals.expire_pending_approvals", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["batches-purge-raw"] = {"task": "batches.purge_raw_batch_files", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["refunds-reconcile"] = {"task": "refunds.reconcile", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["refunds-sweep-staging"] = {"task": "refunds.sweep_staging", "schedule": 3600.0}
 # Settlement close at 23:00 Beijing (Asia/Shanghai, UTC+8, no DST) = 15:00 UTC, CELERY_TIMEZONE being UTC.
 CELERY_BEAT_SCHEDULE["reconciliation-close-day"] = {
     "task": "reconciliation.close_due_settlement_days",

@@ -726,6 +726,22 @@ def _cleanup(ctx) -> None:
         _execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(name)} CASCADE")
 
 
+def sweep_staging() -> int:
+    """Drop the staging schemas that a killed run left behind, once their batch is no longer
+    ``validating`` (a batch still validating may have a run going on). PostgreSQL only; returns how
+    many were dropped (the hourly ``refunds.sweep_staging`` job)."""
+    if connection.vendor != "postgresql":
+        return 0
+    names = _execute(
+        "SELECT n.nspname FROM pg_namespace n WHERE starts_with(n.nspname, %s) AND NOT EXISTS (SELECT 1 "
+        f"FROM {Batch._meta.db_table} b WHERE b.status = %s AND starts_with(n.nspname, %s || b.id || '_'))",
+        [SCHEMA_PREFIX, BatchStatus.VALIDATING, SCHEMA_PREFIX],
+    )
+    for (name,) in names:
+        _execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(name)} CASCADE")
+    return len(names)
+
+
 def _applies_to(batch) -> bool:
     """These checks are those of one merchant (its ledger, window and order ids): an acquirer's file for
     several merchants is validated in chunks, merchant by merchant (``batch.refund_validate_chunk``)."""

@@ -39,3 +39,11 @@ def confirm_batch_line(line_id: int) -> None:
 def reconcile() -> int:
     """Periodic: confirm what is still sent, resume what is stuck (every minute through Celery beat)."""
     return services.refunds_reconcile()
+
+
+@shared_task(name="refunds.sweep_staging")
+def sweep_staging() -> int:
+    """Periodic (hourly): drop the batch validation staging left behind by a killed worker."""
+    from .bulk import sweep_staging as sweep
+
+    return sweep()

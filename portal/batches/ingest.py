@@ -7,10 +7,12 @@
 FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (holders read only for keys not inserted).
 Memory stays bounded by one chunk. On PostgreSQL a kind with a ``bulk`` validation (the refund kind)
 validates the whole file in the database instead (``_run_bulk``; unless it declines the batch:
-``BatchKind.bulk_for``): staged with ``COPY``, checked in sets, written with one ``INSERT ... SELECT``
-in the transaction that finishes the batch. A re-run
-after a crash (same batch still ``validating``) takes over with a new work token, drops the partial
-lines and starts over; the superseded run stops at its next chunk.
+``BatchKind.bulk_for``): staged with ``COPY``, checked in sets, written with ``INSERT ... SELECT`` in
+the transaction that finishes the batch (a large file by two connections at once, each a half of the
+lines: ``side.SideConnection``). A re-run after a crash (same batch still ``validating``) takes over
+with a new work token, drops the partial lines and starts over; the superseded run stops at its next
+chunk. A valid line's processing chunk is its line number divided by ``BATCH_CHUNK_SIZE``
+(``Batch.chunk_size``).
 """
 
 from __future__ import annotations

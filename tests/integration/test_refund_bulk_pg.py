@@ -510,6 +510,27 @@ def test_an_order_id_taken_during_a_split_write_is_refused(committed, operator_a
     assert _staging_schemas() == []
 
 
+def test_staging_left_by_a_killed_run_is_swept_once_the_batch_moved_on(operator_a):
+    """A worker killed while validating leaves its unlogged staging schema: the hourly sweep drops it once
+    the batch is no longer ``validating`` (a run may still be going on before that)."""
+    from refunds.bulk import sweep_staging
+
+    payment_file = _text(_header(["RFBK00000001|100|NOSUCHQUERYID00000001|x"], "orderId|txnAmt|origQryId|reason"))
+    batch = batch_upload(actor=operator_a, kind="refund", uploaded_file=payment_file())
+    Batch.objects.filter(pk=batch.pk).update(status="validating")
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA refund_bulk_{batch.pk}_deadbeef0001")
+        cursor.execute(f"CREATE UNLOGGED TABLE refund_bulk_{batch.pk}_deadbeef0001.refund_bulk_stage (c0 text)")
+        cursor.execute(f"CREATE SCHEMA refund_bulk_{batch.pk + 1000}_deadbeef0002")  # a batch that is gone
+
+    assert sweep_staging() == 1
+    assert _staging_schemas() == [f"refund_bulk_{batch.pk}_deadbeef0001"]  # its batch still validates
+
+    Batch.objects.filter(pk=batch.pk).update(status="cancelled")
+    assert sweep_staging() == 1
+    assert _staging_schemas() == []
+
+
 def _staging_schemas() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'refund_bulk_')")
