@@ -416,13 +416,7 @@ def test_a_failed_write_leaves_nothing_and_the_retry_validates(operator_a, pay):
     with mock.patch.object(ingest, "_write_bulk", write_then_fail), pytest.raises(DatabaseError):
         batch_validate(batch_id=batch.pk)
 
-    batch.refresh_from_db()
-    assert (batch.status, batch.total_lines, batch.valid_lines) == ("validating", 0, 0)
-    assert not BatchLine.objects.filter(batch=batch).exists()
-    assert not BatchOrderId.objects.filter(batch=batch).exists()
-    assert _staging_schemas() == []
-
-    assert not _validated_events(batch)
+    _assert_nothing_written(batch)
 
     assert batch_validate(batch_id=batch.pk) == "validated"  # the task's retry takes over
     batch.refresh_from_db()
@@ -457,12 +451,7 @@ def test_a_split_write_that_fails_in_either_half_leaves_nothing(committed, opera
         batch_validate(batch_id=batch.pk)
 
     assert sorted(seen) == [3, 7]
-    batch.refresh_from_db()
-    assert (batch.status, batch.total_lines, batch.valid_lines) == ("validating", 0, 0)
-    assert not BatchLine.objects.filter(batch=batch).exists()
-    assert not BatchOrderId.objects.filter(batch=batch).exists()
-    assert _staging_schemas() == []
-    assert not _validated_events(batch)
+    _assert_nothing_written(batch)
 
     assert batch_validate(batch_id=batch.pk) == "validated"
     batch.refresh_from_db()
@@ -529,6 +518,16 @@ def test_staging_left_by_a_killed_run_is_swept_once_the_batch_moved_on(operator_
     Batch.objects.filter(pk=batch.pk).update(status="cancelled")
     assert sweep_staging() == 1
     assert _staging_schemas() == []
+
+
+def _assert_nothing_written(batch) -> None:
+    """The batch is left ``validating`` for the task's retry, with no line, order id, staging or event."""
+    batch.refresh_from_db()
+    assert (batch.status, batch.total_lines, batch.valid_lines) == ("validating", 0, 0)
+    assert not BatchLine.objects.filter(batch=batch).exists()
+    assert not BatchOrderId.objects.filter(batch=batch).exists()
+    assert _staging_schemas() == []
+    assert not _validated_events(batch)
 
 
 def _staging_schemas() -> list[str]:
