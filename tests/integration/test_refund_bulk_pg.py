@@ -499,9 +499,10 @@ def test_an_order_id_taken_during_a_split_write_is_refused(committed, operator_a
     assert _staging_schemas() == []
 
 
-def test_staging_left_by_a_killed_run_is_swept_once_the_batch_moved_on(operator_a):
+def test_staging_left_by_a_killed_run_is_swept_once_the_batch_moved_on(operator_a, settings):
     """A worker killed while validating leaves its unlogged staging schema: the hourly sweep drops it once
     the batch is no longer ``validating`` (a run may still be going on before that)."""
+    from refunds import tasks
     from refunds.bulk import sweep_staging
 
     payment_file = _text(_header(["RFBK00000001|100|NOSUCHQUERYID00000001|x"], "orderId|txnAmt|origQryId|reason"))
@@ -516,8 +517,12 @@ def test_staging_left_by_a_killed_run_is_swept_once_the_batch_moved_on(operator_
     assert _staging_schemas() == [f"refund_bulk_{batch.pk}_deadbeef0001"]  # its batch still validates
 
     Batch.objects.filter(pk=batch.pk).update(status="cancelled")
-    assert sweep_staging() == 1
+    assert tasks.sweep_staging() == 1  # the hourly job
     assert _staging_schemas() == []
+    assert settings.CELERY_BEAT_SCHEDULE["refunds-sweep-staging"] == {
+        "task": "refunds.sweep_staging",
+        "schedule": 3600.0,
+    }
 
 
 def _assert_nothing_written(batch) -> None:
