@@ -40,7 +40,6 @@ import re
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -53,7 +52,7 @@ from portal.batches.choices import RELEASED, BatchStatus
 from portal.batches.models import Batch, BatchLine, BatchOrderId
 from portal.batches.readers import calamine_values, iter_raw_blocks, text_encoding, xlsx_sheet_rows
 from portal.batches.registry import BulkValidation, FileError, FileRejected, LineError, ParsedLine
-from portal.batches.side import SideConnection
+from portal.batches.side import SideConnection, halves
 
 from .choices import RESERVING
 from .formats.columns import MAX_LEN
@@ -635,14 +634,13 @@ def _lines(batch, ctx) -> tuple[str, dict]:
         "reserving_lines": sorted(RESERVING_LINES),
         "released": sorted(RELEASED),
     }
-    # Sorts and hashes over the whole file in memory; no JIT (its compile time dwarfs these plans).
-    _execute("SET LOCAL work_mem = '16MB'")
-    _execute("SET LOCAL jit = off")
+    for sql in _CHECK_SETTINGS:
+        _execute(sql)
     params["repeated"] = info["repeated"]
     span = (info["first_line"], info["first_line"] + info["count"] + len(info["blank"]) - 1)
-    halves = ctx.side_connections and not info["repeated"] and span[1] - span[0] + 1 >= settings.BATCH_BULK_SPLIT_LINES
-    if halves:
-        _check_in_halves(ctx, info, params, span)
+    split = halves(span) if ctx.side_connections and not info["repeated"] else None
+    if split is not None:
+        _check_in_halves(ctx, info, params, split)
     else:
         _execute(_check_sql(info["keys"], info["yuan"], bool(info["repeated"])), params)
     _execute(_held_sql(), params)
@@ -672,29 +670,33 @@ def _lines(batch, ctx) -> tuple[str, dict]:
     return sql, params
 
 
-def _check_in_halves(ctx, info: dict, params: dict, span: tuple[int, int]) -> None:
+# The checks' transaction: sorts and hashes over the whole file in memory; no JIT (its compile time dwarfs
+# these plans).
+_CHECK_SETTINGS = ("SET LOCAL work_mem = '16MB'", "SET LOCAL jit = off")
+
+
+def _check_in_halves(ctx, info: dict, params: dict, split: tuple[int, int, int]) -> None:
     """The checks of a large file by two connections at once, each a half of the lines (the second on a
     ``SideConnection``, committed before the first half ends), joined by a view under the usual name. A
     line's checks do not depend on the other lines' but for order ids repeated in the file, which this
     is not used for."""
-    middle = (span[0] + span[1] + 1) // 2
+    start, middle, last = split
     first, second = f"{CHECKED}_1", f"{CHECKED}_2"
     schema = ctx.state["refund_bulk_schema"]
 
     def second_half(cursor) -> None:
-        cursor.execute(f"SET LOCAL search_path TO {schema}, public")
-        cursor.execute("SET LOCAL work_mem = '16MB'")
-        cursor.execute("SET LOCAL jit = off")
+        for sql in (f"SET LOCAL search_path TO {schema}, public", *_CHECK_SETTINGS):
+            cursor.execute(sql)
         cursor.execute(
             _check_sql(info["keys"], info["yuan"], False, table=second, ranged=True),
-            dict(params, _from=middle, _to=span[1]),
+            dict(params, _from=middle, _to=last),
         )
 
     side = SideConnection(second_half)
     try:
         _execute(
             _check_sql(info["keys"], info["yuan"], False, table=first, ranged=True),
-            dict(params, _from=span[0], _to=middle - 1),
+            dict(params, _from=start, _to=middle - 1),
         )
     finally:
         side.result()
@@ -717,25 +719,22 @@ def _cleanup(ctx) -> None:
     if schema is None:
         return
     _execute("RESET search_path")
-    stale = [schema]
-    if not Batch.objects.filter(pk=ctx.batch.pk, status=BatchStatus.VALIDATING).exists():
-        stale = [row[0] for row in _execute(
-            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", [f"{SCHEMA_PREFIX}{int(ctx.batch.pk)}_"]
-        )]  # fmt: skip
-    for name in stale:
-        _execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(name)} CASCADE")
+    _execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
+    sweep_staging(batch_id=ctx.batch.pk)
 
 
-def sweep_staging() -> int:
-    """Drop the staging schemas that a killed run left behind, once their batch is no longer
-    ``validating`` (a batch still validating may have a run going on). PostgreSQL only; returns how
-    many were dropped (the hourly ``refunds.sweep_staging`` job)."""
+def sweep_staging(*, batch_id: int | None = None) -> int:
+    """Drop the staging schemas that a killed run left behind (of ``batch_id`` only, when given), once
+    their batch is no longer ``validating`` (a batch still validating may have a run going on).
+    PostgreSQL only; returns how many were dropped (the hourly ``refunds.sweep_staging`` job, and a run's
+    cleanup for its own batch)."""
     if connection.vendor != "postgresql":
         return 0
+    prefix = SCHEMA_PREFIX if batch_id is None else f"{SCHEMA_PREFIX}{int(batch_id)}_"
     names = _execute(
         "SELECT n.nspname FROM pg_namespace n WHERE starts_with(n.nspname, %s) AND NOT EXISTS (SELECT 1 "
         f"FROM {Batch._meta.db_table} b WHERE b.status = %s AND starts_with(n.nspname, %s || b.id || '_'))",
-        [SCHEMA_PREFIX, BatchStatus.VALIDATING, SCHEMA_PREFIX],
+        [prefix, BatchStatus.VALIDATING, SCHEMA_PREFIX],
     )
     for (name,) in names:
         _execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(name)} CASCADE")

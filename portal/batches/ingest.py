@@ -35,7 +35,7 @@ from .choices import BatchStatus, FileFormat, LineStatus
 from .models import Batch, BatchLine, BatchOrderId
 from .registry import FileError, FileRejected, LineError, ParseContext, ParsedLine, get_kind
 from .services import _audit, _release_order_ids, batch_transition
-from .side import SideConnection
+from .side import SideConnection, halves
 from .uploads import check_xlsx_inflated
 
 logger = logging.getLogger(__name__)
@@ -393,7 +393,7 @@ def _run_bulk(batch: Batch, kind, token: str) -> str:
                     updated_at=timezone.now(), progress_bytes=counter.plain_read if counter is not None else 0
                 ):
                     raise _Superseded
-                _write_bulk(batch, kind, sql, params, halves=_halves(ctx.line_span) if ctx.side_connections else None)
+                _write_bulk(batch, kind, sql, params, split=halves(ctx.line_span) if ctx.side_connections else None)
                 status = _finish(batch, token)
                 if status is None:
                     raise _Superseded
@@ -405,22 +405,14 @@ def _run_bulk(batch: Batch, kind, token: str) -> str:
     return status
 
 
-def _halves(span: tuple[int, int] | None) -> tuple[int, int, int] | None:
-    """``(first, middle, last)`` line numbers when the file is large enough to be written by two
-    connections (``BATCH_BULK_SPLIT_LINES``), else None."""
-    if span is None or span[1] - span[0] + 1 < settings.BATCH_BULK_SPLIT_LINES:
-        return None
-    return span[0], (span[0] + span[1] + 1) // 2, span[1]
-
-
-def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=None) -> None:
+def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, split=None) -> None:
     """Insert the kind's lines (a valid line's ``chunk_no`` from its line number) and, from the rows
     inserted, hold the valid lines' order ids, in one statement that also returns the counters. The
     kind's lines already refuse order ids held by other batches; should another batch take one
     meanwhile (a race its read could not see), the statement is run again with ``ON CONFLICT DO
     NOTHING`` and such a line becomes ``duplicate_order_id``, as in the chunked path.
 
-    With ``halves`` the lines from the middle on are written by a second connection at the same time
+    With ``split`` (``side.halves``) the lines from the middle on are written by a second connection at the same time
     (PostgreSQL writes a connection's rows on one core): it commits only once both halves are in, while
     this transaction still holds the batch row, so a run that took over cannot start its own write
     before this one ends. Should this transaction then fail, the batch stays ``validating`` and the
@@ -437,11 +429,11 @@ def _write_bulk(batch: Batch, kind, select_sql: str, params: dict, *, halves=Non
     )
     with connection.cursor() as cursor:
         _write_settings(cursor)
-    if halves is None:
+    if split is None:
         with connection.cursor() as cursor:
             counters = _insert_bulk(cursor, select_sql, args)
     else:
-        first, middle, last = halves
+        first, middle, last = split
 
         def second_half(cursor) -> tuple:
             _write_settings(cursor)
@@ -562,8 +554,9 @@ def _finish(batch: Batch, token: str) -> str | None:
         fields = {"validated_at": timezone.now(), "work_token": ""}
         # The chunk numbers were written with this size (``_rows``, ``_bulk_sql``): see ``Batch.chunk_size``.
         size = settings.BATCH_CHUNK_SIZE
-        last = BatchLine.objects.filter(batch_id=batch.pk, status=LineStatus.VALID).order_by("-line_no").first()
-        fields.update(chunk_size=size, chunk_count=last.line_no // size + 1 if last else 0)
+        valid = BatchLine.objects.filter(batch_id=batch.pk, status=LineStatus.VALID)
+        last = valid.order_by("-line_no").values_list("line_no", flat=True).first()
+        fields.update(chunk_size=size, chunk_count=last // size + 1 if last is not None else 0)
         if current.valid_lines:
             new = BatchStatus.VALIDATED
         else:

@@ -12,7 +12,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+
+
+def halves(span: tuple[int, int] | None) -> tuple[int, int, int] | None:
+    """``(first, middle, last)`` line numbers of a file whose lines ``span`` (first, last) are enough to be
+    worth two connections (``BATCH_BULK_SPLIT_LINES``): one takes first to middle − 1, the other middle to
+    last. None for a smaller file."""
+    if span is None or span[1] - span[0] + 1 < settings.BATCH_BULK_SPLIT_LINES:
+        return None
+    return span[0], (span[0] + span[1] + 1) // 2, span[1]
 
 
 class SideConnection(threading.Thread):
